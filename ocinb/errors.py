@@ -1,0 +1,190 @@
+"""The exception hierarchy of ocinb.
+
+Every error ocinb raises on purpose is an :class:`OcinbError`. Errors carry what a user needs to act
+(HTTP status, OCI error codes, method, URL) and never credentials: URLs are stripped of userinfo and
+of query parameters that look like secrets before they are stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_SECRET_QUERY_KEYS = frozenset(
+    {"token", "access_token", "refresh_token", "password", "secret", "signature", "x-amz-signature",
+     "x-amz-credential", "x-amz-security-token", "sig", "se", "sv", "x-goog-signature"}
+)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` without userinfo and with secret-looking query values replaced by ``***``."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*:/"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class OcinbError(Exception):
+    """Base class of every error ocinb raises on purpose."""
+
+
+class InvalidReferenceError(OcinbError, ValueError):
+    """A reference, repository name, tag or digest is malformed; raised before any network call."""
+
+
+class InvalidDigestError(InvalidReferenceError):
+    """A digest string is malformed (``algorithm:encoded``)."""
+
+
+class VerificationError(OcinbError):
+    """Content did not match what was expected of it; nothing was written."""
+
+
+@dataclass(eq=False)
+class DigestMismatchError(VerificationError):
+    """Content hashed to another digest than the one expected."""
+
+    expected: str
+    actual: str
+    what: str = "content"
+
+    def __post_init__(self) -> None:
+        super().__init__(f"digest mismatch for {self.what}: expected {self.expected}, got {self.actual}")
+
+    def __str__(self) -> str:
+        return f"digest mismatch for {self.what}: expected {self.expected}, got {self.actual}"
+
+
+@dataclass(eq=False)
+class SizeMismatchError(VerificationError):
+    """Content had another size than the one its descriptor declares."""
+
+    expected: int
+    actual: int
+    what: str = "content"
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"size mismatch for {self.what}: expected {self.expected} bytes, got {self.actual}"
+
+
+class ManifestError(OcinbError, ValueError):
+    """A manifest could not be parsed or is not of the expected kind."""
+
+
+class TransportError(OcinbError):
+    """The connection failed (refused, reset, timed out) after the retry budget was spent."""
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One entry of an OCI error body: ``{"code", "message", "detail"}``."""
+
+    code: str
+    message: str = ""
+    detail: Any = None
+
+
+@dataclass(eq=False)
+class RegistryError(OcinbError):
+    """The registry answered with an error status.
+
+    ``errors`` holds the OCI error entries (possibly empty when the body was not OCI JSON, in which
+    case ``body`` keeps the start of the raw text). ``url`` is redacted.
+    """
+
+    status: int
+    method: str
+    url: str
+    errors: list[ErrorDetail] = field(default_factory=list)
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.url = redact_url(self.url)
+        super().__init__(str(self))
+
+    @property
+    def codes(self) -> list[str]:
+        """The OCI error codes, e.g. ``["MANIFEST_UNKNOWN"]``."""
+        return [e.code for e in self.errors]
+
+    @property
+    def code(self) -> str | None:
+        """The first OCI error code, or ``None``."""
+        return self.errors[0].code if self.errors else None
+
+    @property
+    def message(self) -> str:
+        """The first OCI error message, or the start of the raw body."""
+        if self.errors:
+            return self.errors[0].message
+        return self.body
+
+    def __str__(self) -> str:
+        head = f"{self.method} {self.url}: HTTP {self.status}"
+        if self.errors:
+            parts = []
+            for e in self.errors[:5]:
+                text = f"{e.code}: {e.message}" if e.message else e.code
+                if e.detail not in (None, "", {}, []):
+                    detail = str(e.detail)
+                    text += f" ({detail[:200]}{'…' if len(detail) > 200 else ''})"
+                parts.append(text)
+            return f"{head} {'; '.join(parts)}"
+        if self.body:
+            snippet = " ".join(self.body.split())[:200]
+            return f"{head} {snippet}"
+        return head
+
+
+class NotFoundError(RegistryError):
+    """404: unknown manifest, blob, repository or upload."""
+
+
+class UnauthorizedError(RegistryError):
+    """401: credentials are missing or were refused."""
+
+
+class DeniedError(RegistryError):
+    """403: the credentials are valid but lack the permission (or the scope)."""
+
+
+class TooManyRequestsError(RegistryError):
+    """429: rate limited, after honouring ``Retry-After`` within the retry budget."""
+
+
+class UnsupportedError(RegistryError):
+    """400/405 answered to an operation the registry does not support (e.g. deletes disabled)."""
+
+
+class ServerError(RegistryError):
+    """5xx after the retry budget was spent."""
+
+
+def error_class_for(status: int) -> type[RegistryError]:
+    """Map an HTTP status to the most specific :class:`RegistryError` subclass."""
+    if status == 404:
+        return NotFoundError
+    if status == 401:
+        return UnauthorizedError
+    if status == 403:
+        return DeniedError
+    if status == 429:
+        return TooManyRequestsError
+    if status == 405:
+        return UnsupportedError
+    if status >= 500:
+        return ServerError
+    return RegistryError
