@@ -109,7 +109,7 @@ class RegistryError(OcinbError):
     url: str
     errors: list[ErrorDetail] = field(default_factory=list)
     body: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.url = redact_url(self.url)
