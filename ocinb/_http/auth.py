@@ -1,0 +1,234 @@
+"""Registry authentication: challenges, Basic, and Bearer tokens with a per-scope cache.
+
+The :class:`Authenticator` learns each host's challenge from a 401, fetches tokens (GET with one
+``scope`` parameter per scope, or the OAuth2 POST form when it holds a refresh token), caches them
+per (realm, service, scopes) until shortly before they expire, and widens the scope set once when
+the registry answers ``insufficient_scope``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..errors import ErrorDetail, RegistryError, UnauthorizedError, error_class_for
+from ..reference import is_local_host
+from .credentials import Credentials
+from .headers import Challenge, parse_www_authenticate
+
+log = logging.getLogger("ocinb.auth")
+
+DEFAULT_EXPIRES_IN = 60
+CLIENT_ID = "ocinb"
+
+
+def repository_scope(name: str, *actions: str) -> str:
+    """``repository:NAME:a,b`` (NAME may contain ``host:port``; never split on ``:``)."""
+    return f"repository:{name}:{','.join(actions)}"
+
+
+CATALOG_SCOPE = "registry:catalog:*"
+
+
+def normalize_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Merge scopes naming the same resource, union their actions, and sort, for use as a cache key."""
+    merged: dict[tuple[str, str], set[str]] = {}
+    for scope in scopes:
+        for item in scope.split():
+            rtype, _, rest = item.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if not name:
+                name, actions = rest, ""
+            merged.setdefault((rtype, name), set()).update(a for a in actions.split(",") if a)
+    return tuple(
+        f"{rtype}:{name}:{','.join(sorted(actions))}" for (rtype, name), actions in sorted(merged.items())
+    )
+
+
+@dataclass
+class _Token:
+    value: str = field(repr=False)
+    expires_at: float
+    lifetime: float
+
+    def fresh(self, now: float) -> bool:
+        return now < self.expires_at - min(10.0, self.lifetime * 0.1)
+
+
+def _basic(username: str, password: str) -> str:
+    raw = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+class Authenticator:
+    """Produces the ``Authorization`` header for a request to the registry host, learning as it goes."""
+
+    def __init__(self, host: str, credentials: Credentials | None, http: httpx.AsyncClient,
+                 *, allow_http_realm: bool = False) -> None:
+        self.host = host
+        self._credentials = credentials
+        self._http = http
+        self._allow_http_realm = allow_http_realm
+        self._challenge: Challenge | None = None
+        self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
+        self._locks: dict[tuple[str, str, tuple[str, ...]], asyncio.Lock] = {}
+        self._refresh_token: str | None = credentials.identity_token if credentials else None
+        self.token_requests = 0
+
+    def __repr__(self) -> str:
+        scheme = self._challenge.scheme if self._challenge else None
+        return f"<Authenticator host={self.host!r} scheme={scheme!r} credentials={self._credentials!r}>"
+
+    @property
+    def scheme(self) -> str | None:
+        """The scheme learnt from the registry's challenge (``basic``/``bearer``), or ``None`` yet."""
+        return self._challenge.scheme if self._challenge else None
+
+    @property
+    def known(self) -> bool:
+        """Whether the registry's challenge (or its absence) has been learnt."""
+        return self._challenge is not None
+
+    def learn_anonymous(self) -> None:
+        """Remember that the registry asked for no authentication."""
+        if self._challenge is None:
+            self._challenge = Challenge("none", {})
+
+    async def authorization(self, scopes: Iterable[str]) -> str | None:
+        """The ``Authorization`` value for a request needing ``scopes``, or ``None`` if none is needed."""
+        challenge = self._challenge
+        if challenge is None or challenge.scheme == "none":
+            return None
+        if challenge.scheme == "basic":
+            creds = self._credentials
+            if creds and creds.has_basic:
+                return _basic(creds.username or "", creds.password or "")
+            return None
+        if challenge.scheme == "bearer":
+            token = await self._token(challenge, normalize_scopes(scopes))
+            return f"Bearer {token}" if token else None
+        return None
+
+    def on_unauthorized(self, response: httpx.Response, scopes: Iterable[str],
+                        sent: str | None) -> tuple[str, ...] | None:
+        """Learn from a 401; return the scopes to retry with, or ``None`` when a retry cannot help."""
+        challenges = parse_www_authenticate(response.headers.get("www-authenticate", ""))
+        chosen = next((c for c in challenges if c.scheme == "bearer"), None) or next(
+            (c for c in challenges if c.scheme == "basic"), None
+        )
+        if chosen is None:
+            return None
+        previous = self._challenge
+        self._challenge = chosen
+        used = normalize_scopes(scopes)
+        if chosen.scheme == "basic":
+            creds = self._credentials
+            return used if sent is None and creds and creds.has_basic else None
+        if sent is None or previous is None or previous.scheme != "bearer":
+            return used
+        # A token was sent and refused: forget it; widen once to what the registry asked for.
+        self._tokens.pop((chosen.realm or "", chosen.service or "", used), None)
+        if chosen.error == "insufficient_scope":
+            widened = normalize_scopes([*used, *chosen.scopes])
+            return widened if widened != used else None
+        return used
+
+    async def _token(self, challenge: Challenge, scopes: tuple[str, ...]) -> str | None:
+        realm = challenge.realm
+        if not realm:
+            raise UnauthorizedError(401, "GET", f"https://{self.host}/v2/",
+                                    [ErrorDetail("UNAUTHORIZED", "Bearer challenge without a realm")])
+        key = (realm, challenge.service or "", scopes)
+        now = time.monotonic()
+        tok = self._tokens.get(key)
+        if tok and tok.fresh(now):
+            return tok.value
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            tok = self._tokens.get(key)
+            if tok and tok.fresh(time.monotonic()):
+                return tok.value
+            tok = await self._fetch(realm, challenge.service, scopes)
+            self._tokens[key] = tok
+            return tok.value
+
+    def _check_realm(self, realm: str) -> None:
+        parts = urlsplit(realm)
+        if parts.scheme == "https":
+            return
+        host = parts.netloc.rsplit("@", 1)[-1]
+        if parts.scheme == "http" and (self._allow_http_realm or is_local_host(host)):
+            return
+        raise UnauthorizedError(401, "GET", realm, [ErrorDetail(
+            "UNAUTHORIZED", "refusing to send credentials to a token realm that is not https "
+            "(pass insecure=True to allow it)")])
+
+    async def _fetch(self, realm: str, service: str | None, scopes: tuple[str, ...]) -> _Token:
+        self._check_realm(realm)
+        creds = self._credentials
+        if self._refresh_token:
+            resp = await self._post(realm, service, scopes, {
+                "grant_type": "refresh_token", "refresh_token": self._refresh_token})
+            if resp.status_code not in (404, 405):
+                return self._parse(resp, realm)
+        params: list[tuple[str, str]] = []
+        if service:
+            params.append(("service", service))
+        params.extend(("scope", s) for s in scopes)
+        headers = {}
+        if creds and creds.has_basic:
+            headers["Authorization"] = _basic(creds.username or "", creds.password or "")
+        self.token_requests += 1
+        try:
+            resp = await self._http.get(realm, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise UnauthorizedError(401, "GET", realm, [ErrorDetail(
+                "UNAUTHORIZED", f"token request failed: {type(exc).__name__}")]) from None
+        return self._parse(resp, realm)
+
+    async def _post(self, realm: str, service: str | None, scopes: tuple[str, ...],
+                    form: dict[str, str]) -> httpx.Response:
+        data = {**form, "client_id": CLIENT_ID, "scope": " ".join(scopes)}
+        if service:
+            data["service"] = service
+        self.token_requests += 1
+        try:
+            return await self._http.post(realm, data=data)
+        except httpx.HTTPError as exc:
+            raise UnauthorizedError(401, "POST", realm, [ErrorDetail(
+                "UNAUTHORIZED", f"token request failed: {type(exc).__name__}")]) from None
+
+    def _parse(self, resp: httpx.Response, realm: str) -> _Token:
+        method = resp.request.method if resp.request else "GET"
+        if resp.status_code != 200:
+            cls = error_class_for(resp.status_code)
+            if resp.status_code in (400, 401, 403):
+                cls = UnauthorizedError
+            raise cls(resp.status_code, method, realm, [ErrorDetail(
+                "UNAUTHORIZED", "the token server refused the request"
+                + (" (check the credentials)" if self._credentials else " (no credentials were given)"))])
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RegistryError(resp.status_code, method, realm, [ErrorDetail(
+                "UNAUTHORIZED", "the token server answered something that is not a JSON object")])
+        value = body.get("token") or body.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise RegistryError(resp.status_code, method, realm, [ErrorDetail(
+                "UNAUTHORIZED", "the token server's answer holds no token")])
+        expires_in = body.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else float(
+            DEFAULT_EXPIRES_IN)
+        refresh = body.get("refresh_token")
+        if isinstance(refresh, str) and refresh:
+            self._refresh_token = refresh
+        return _Token(value, time.monotonic() + lifetime, lifetime)
