@@ -114,6 +114,7 @@ class HttpCore:
         self.rate_limit = RateLimit()
         self.stats = Stats()
         self.warnings: list[str] = []
+        self.capabilities: dict[str, bool] = {}
         self._credentials = credentials
         self._verify = verify
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=15.0)
@@ -255,7 +256,8 @@ class HttpCore:
                     resp = await self._send_once(method, url, headers or {}, body, params, scope_t)
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     connect_only = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                    if attempt < self.retry.retries and (connect_only or method in _IDEMPOTENT):
+                    replayable = body is None or isinstance(body, bytes)
+                    if attempt < self.retry.retries and (connect_only or (method in _IDEMPOTENT and replayable)):
                         await asyncio.sleep(self.retry.delay(attempt, None))
                         attempt += 1
                         self.stats.retries += 1

@@ -1,0 +1,32 @@
+# Two commands on a fresh Debian machine: `make demo` shows ocinb at work, `make test` proves it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo lab system-deps install lint bench fuzz clean
+
+# Debian packages the tests and the demo need (the CNCF registry, a browser for the UI test).
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check ocinb tests bench
+
+test: system-deps install
+	$(BIN)/ruff check ocinb tests
+	$(BIN)/python -m pytest -q
+
+fuzz: install
+	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests -k fuzz
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -1,0 +1,136 @@
+"""The sync facade: the async API run on one library-owned background event-loop thread.
+
+Because the coroutines never run on the caller's loop, ``ocinb.Client`` works in plain scripts and
+inside Jupyter's already-running loop alike, without ``nest_asyncio``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import os
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """A daemon thread running one event loop forever."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="ocinb-loop", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("ocinb's sync API was called from its own loop thread; await the async API instead")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+
+_lock = threading.Lock()
+_runner: _LoopThread | None = None
+_runner_pid: int | None = None
+
+
+def loop_thread() -> _LoopThread:
+    """The process-wide background loop (recreated after a fork)."""
+    global _runner, _runner_pid
+    with _lock:
+        if _runner is None or _runner_pid != os.getpid() or not _runner.thread.is_alive():
+            _runner = _LoopThread()
+            _runner_pid = os.getpid()
+        return _runner
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the background loop and return its result (exceptions propagate)."""
+    return loop_thread().run(coro)
+
+
+class SyncIterator(Iterator[T]):
+    """A blocking iterator over an async iterable, each step run on the background loop."""
+
+    def __init__(self, source: AsyncIterable[T]) -> None:
+        self._it: AsyncIterator[T] = source.__aiter__()
+        self._source = source
+
+    def __iter__(self) -> SyncIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        async def step() -> tuple[bool, Any]:
+            try:
+                return True, await self._it.__anext__()
+            except StopAsyncIteration:
+                return False, None
+
+        ok, value = run_sync(step())
+        if not ok:
+            raise StopIteration
+        return value
+
+    def close(self) -> None:
+        aclose = getattr(self._it, "aclose", None)
+        if aclose is not None:
+            run_sync(aclose())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+
+def wrap_result(value: Any) -> Any:
+    """Give async results their sync face: facades for async objects, iterators for async iterables."""
+    from .client import AsyncRepository
+
+    if isinstance(value, AsyncRepository):
+        from .sync_client import Repository
+
+        return Repository(value)
+    if isinstance(value, AsyncIterable):
+        return SyncIterator(value)
+    return value
+
+
+class Facade:
+    """Forwards attribute access to an async object, running its coroutines on the background loop."""
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "_async", target)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._async, name)
+        if inspect.iscoroutinefunction(attr):
+            @functools.wraps(attr)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return wrap_result(run_sync(attr(*args, **kwargs)))
+
+            return call
+        if inspect.isasyncgenfunction(attr) or (callable(attr) and inspect.ismethod(attr)):
+            @functools.wraps(attr)
+            def call_plain(*args: Any, **kwargs: Any) -> Any:
+                return wrap_result(attr(*args, **kwargs))
+
+            return call_plain
+        if inspect.isclass(type(attr)) and type(attr).__module__.startswith("ocinb.endpoints"):
+            return Facade(attr)
+        return attr
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(type(self))) | {n for n in dir(self._async) if not n.startswith("_")})
+
+    def __repr__(self) -> str:
+        return f"<sync {self._async!r}>"

@@ -1,0 +1,204 @@
+"""``AsyncClient``: one registry, its repositories, and every endpoint as an awaitable method."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._http.credentials import Credentials, resolve_credentials
+from ._http.transport import HttpCore, RateLimit, RetryPolicy
+from .endpoints import Blobs, Manifests, Ping, PutResult, Referrers, Tags, Uploads, catalog, catalog_pages, ping
+from .endpoints._base import MAX_MANIFEST_SIZE, RepoContext
+from .errors import InvalidReferenceError
+from .manifest import Manifest
+from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
+from .ops import copy as copy_ops
+from .ops import pull as pull_ops
+from .ops import push as push_ops
+from .ops.cache import ContentCache
+from .ops.copy import CopyReport
+from .ops.referrers import ReferrerNode, walk
+from .reference import Reference, normalize_registry, validate_registry
+
+
+def _normalize(registry: str) -> str:
+    """A registry host as typed (scheme and trailing slash tolerated), validated, Docker Hub named ``docker.io``."""
+    registry = registry.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    return normalize_registry(validate_registry(registry))
+
+
+class AsyncRepository:
+    """One repository: ``tags``, ``manifests``, ``blobs``, ``uploads`` and ``referrers``."""
+
+    def __init__(self, client: AsyncClient, name: str) -> None:
+        self.client = client
+        self.name = name
+        ctx = RepoContext(client._core, name, client.max_manifest_size)
+        self.tags = Tags(ctx)
+        self.manifests = Manifests(ctx)
+        self.uploads = Uploads(ctx)
+        self.blobs = Blobs(ctx, self.uploads)
+        self.referrers = Referrers(ctx, self.manifests)
+
+    def __repr__(self) -> str:
+        return f"<AsyncRepository {self.client.registry}/{self.name}>"
+
+    async def get_manifest(self, ref: str) -> Manifest:
+        """A manifest through the content cache (tags re-resolved with HEAD, digests served from cache)."""
+        return await pull_ops.get_manifest(self, ref)
+
+    async def resolve(self, ref: str = "latest", platform: str | Platform | None = None) -> pull_ops.ResolvedImage:
+        """Resolve a tag or digest to the image manifest for ``platform`` (attestation entries skipped)."""
+        return await pull_ops.resolve(self, ref, platform)
+
+    async def config(self, ref: str = "latest", platform: str | Platform | None = None) -> ImageConfig:
+        """The image config of ``ref`` for ``platform``."""
+        resolved = await self.resolve(ref, platform)
+        return (await pull_ops.get_config(self, resolved.image.config))[0]
+
+    async def pull(self, ref: str = "latest", *, platform: str | Platform | None = None, layers: bool = False,
+                   dest: str | Path | None = None) -> pull_ops.PulledImage:
+        """Resolve, fetch the config and optionally download the layers (verified, resumable) into ``dest``."""
+        return await pull_ops.pull(self, ref, platform=platform, layers=layers, dest=dest)
+
+    async def push_manifest(self, ref: str, manifest: Manifest | ImageManifest | ImageIndex | bytes,
+                            media_type: str | None = None) -> PutResult:
+        """PUT a manifest, keeping the referrers fallback tag up to date when the registry has no API."""
+        return await push_ops.push_manifest(self, ref, manifest, media_type)
+
+    async def delete_manifest(self, digest: str) -> None:
+        """DELETE a manifest, removing its entry from its subject's fallback referrers index."""
+        await push_ops.delete_manifest(self, digest)
+
+    async def push_image(self, ref: str, config: ImageConfig | Mapping[str, Any] | bytes,
+                         layers: Sequence[push_ops.LayerLike] = (), **kwargs: Any) -> PutResult:
+        """Push layers and config, then the image manifest to ``ref`` (see :func:`ocinb.ops.push.push_image`)."""
+        return await push_ops.push_image(self, ref, config, layers, **kwargs)
+
+    async def push_index(self, ref: str, manifests: Iterable[Descriptor | Manifest | PutResult],
+                         **kwargs: Any) -> PutResult:
+        """Push an index over manifests already pushed (see :func:`ocinb.ops.push.push_index`)."""
+        return await push_ops.push_index(self, ref, manifests, **kwargs)
+
+    async def referrers_tree(self, ref: str, *, max_depth: int = 8) -> list[ReferrerNode]:
+        """Every referrer of ``ref`` and of its referrers, breadth first."""
+        m = await self.get_manifest(ref)
+        return await walk(self, str(m.digest), max_depth=max_depth)
+
+    async def copy_to(self, dst: AsyncRepository, ref: str, dst_ref: str | None = None, *,
+                      platforms: Sequence[str | Platform] | None = None, referrers: bool = False) -> CopyReport:
+        """Copy ``ref`` and its whole graph to ``dst`` (mounting when both share a registry)."""
+        return await copy_ops.copy(self, ref, dst, dst_ref, platforms=platforms, referrers=referrers)
+
+
+class AsyncClient:
+    """An async client of one OCI registry (the primary API; ``await`` works in notebooks).
+
+    ``registry`` is a host (``ghcr.io``, ``127.0.0.1:5000``, ``docker.io``). Credentials come from the
+    arguments, else ``OCINB_USERNAME``/``OCINB_PASSWORD``, else Docker's ``config.json`` (pass
+    ``docker_config=False`` to skip it). Local hosts use plain HTTP; ``insecure=True`` forces it.
+    ``verify`` takes a CA bundle path or an ``ssl.SSLContext`` for corporate CAs.
+    """
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        insecure: bool | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        timeout: float = 60.0,
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        docker_config: bool = True,
+        environment: bool = True,
+        max_manifest_size: int = MAX_MANIFEST_SIZE,
+        cache: ContentCache | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.registry = _normalize(registry)
+        self.host = Reference(self.registry, "x").api_host
+        credentials: Credentials | None = resolve_credentials(
+            self.registry, username=username, password=password, identity_token=token,
+            use_environment=environment, use_docker_config=docker_config,
+        )
+        self.max_manifest_size = max_manifest_size
+        self.cache = cache if cache is not None else ContentCache()
+        self.tag_digests: dict[tuple[str, str], str] = {}
+        self._core = HttpCore(self.host, credentials=credentials, insecure=insecure, verify=verify, timeout=timeout,
+                              max_concurrency=max_concurrency, retry=retry, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._core.base_url}>"
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """Docker Hub's rate-limit headers as last seen (``limit``, ``remaining``, ``window_seconds``)."""
+        return self._core.rate_limit
+
+    @property
+    def warnings(self) -> list[str]:
+        """``Warning: 299`` texts the registry sent, each once."""
+        return list(self._core.warnings)
+
+    @property
+    def stats(self) -> Any:
+        """Request counters (``requests``, ``by_method``, ``retries``, ``redirects``)."""
+        return self._core.stats
+
+    def repo(self, name: str) -> AsyncRepository:
+        """The repository ``name`` (validated now, before any request)."""
+        return AsyncRepository(self, name)
+
+    def parse(self, ref: str) -> tuple[AsyncRepository, str]:
+        """``"demo/app:1.0"`` (or a full reference on this registry) → (repository, tag or digest)."""
+        parsed = Reference.parse(ref, default_registry=self.registry)
+        if parsed.registry != self.registry:
+            raise InvalidReferenceError(
+                f"reference {ref!r} names registry {parsed.registry!r}, but this client talks to {self.registry!r}")
+        return self.repo(parsed.repository), parsed.identifier
+
+    async def pull(self, ref: str, *, platform: str | Platform | None = None, layers: bool = False,
+                   dest: str | Path | None = None) -> pull_ops.PulledImage:
+        """Pull ``repo:tag`` or ``repo@digest`` from this registry (see :meth:`AsyncRepository.pull`)."""
+        repo, ident = self.parse(ref)
+        return await repo.pull(ident, platform=platform, layers=layers, dest=dest)
+
+    async def copy(self, src_ref: str, dst_ref: str, *, dst_client: AsyncClient | None = None,
+                   platforms: Sequence[str | Platform] | None = None, referrers: bool = False) -> CopyReport:
+        """Copy an image graph to ``dst_ref`` on this registry or on ``dst_client``'s."""
+        src_repo, ident = self.parse(src_ref)
+        dst_repo, dst_ident = (dst_client or self).parse(dst_ref)
+        tag = None if ":" in dst_ident else dst_ident
+        return await src_repo.copy_to(dst_repo, ident, tag, platforms=platforms, referrers=referrers)
+
+    async def ping(self) -> Ping:
+        """end-1 ``GET /v2/``: checks the API and the credentials."""
+        return await ping(self._core)
+
+    async def catalog(self, n: int | None = None, last: str | None = None) -> list[str]:
+        """Every repository the registry lists (all pages of ``/v2/_catalog``)."""
+        return await catalog(self._core, n, last)
+
+    def catalog_pages(self, n: int | None = None, last: str | None = None) -> Any:
+        """The catalog page by page (an async iterator of lists)."""
+        return catalog_pages(self._core, n, last)
+
+    async def aclose(self) -> None:
+        await self._core.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

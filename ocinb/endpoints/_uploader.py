@@ -1,0 +1,239 @@
+"""How a blob gets pushed: skip if present, single POST, monolithic POST+PUT, or chunked PATCHes,
+resuming from the upload status (end-13) after a 416 or a broken connection."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .._http.transport import Body
+from ..digest import Digest, Hasher
+from ..errors import NotFoundError, RegistryError, TransportError
+from ..models import Descriptor
+from ._base import RepoContext
+from .uploads import Uploads, UploadSession
+
+if TYPE_CHECKING:
+    from .blobs import Blobs
+
+Source = bytes | bytearray | memoryview | str | os.PathLike[str] | Iterable[bytes] | AsyncIterable[bytes]
+"""What can be uploaded: bytes, a file path, or an (async) iterable of byte chunks."""
+
+READ_CHUNK = 1024 * 1024
+DEFAULT_CHUNK = 16 * 1024 * 1024
+SINGLE_POST_MAX = 256 * 1024
+
+
+def file_body(path: Path, start: int = 0, length: int | None = None, chunk: int = READ_CHUNK) -> Body:
+    """A replayable streamed body reading ``length`` bytes of ``path`` from ``start``."""
+
+    async def gen() -> AsyncIterator[bytes]:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            remaining = length
+            while remaining is None or remaining > 0:
+                data = fh.read(chunk if remaining is None else min(chunk, remaining))
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+
+    return gen
+
+
+def _hash_file(path: Path, algorithm: str = "sha256") -> tuple[str, int]:
+    h = hashlib.new(algorithm)
+    size = 0
+    with open(path, "rb") as fh:
+        while data := fh.read(READ_CHUNK):
+            h.update(data)
+            size += len(data)
+    return f"{algorithm}:{h.hexdigest()}", size
+
+
+async def _chunks(source: Iterable[bytes] | AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """Re-cut an (async) iterable into pieces of exactly ``size`` bytes (the last may be shorter)."""
+    buf = bytearray()
+    if isinstance(source, AsyncIterable):
+        async for part in source:
+            buf += part
+            while len(buf) >= size:
+                yield bytes(buf[:size])
+                del buf[:size]
+    else:
+        for part in source:
+            buf += part
+            while len(buf) >= size:
+                yield bytes(buf[:size])
+                del buf[:size]
+    if buf:
+        yield bytes(buf)
+
+
+class _Done(Exception):
+    """The registry already holds the finished blob (the failure hid a success)."""
+
+
+class _Resumer:
+    """Counts resumes and finds where the server stands after a failure."""
+
+    def __init__(self, uploads: Uploads, budget: int, blobs: Blobs, digest: str | None) -> None:
+        self.uploads = uploads
+        self.budget = budget
+        self.blobs = blobs
+        self.digest = digest
+        self.used = 0
+
+    async def recover(self, session: UploadSession, exc: BaseException) -> UploadSession:
+        if self.used >= self.budget:
+            raise TransportError(f"upload gave up after {self.used} resumes: {exc}") from None
+        self.used += 1
+        try:
+            return await self.uploads.status(session)
+        except NotFoundError:
+            if self.digest and await self.blobs.exists(self.digest):
+                raise _Done() from None
+            raise
+
+
+def _is_resumable(exc: BaseException) -> bool:
+    if isinstance(exc, TransportError | httpx.TransportError):
+        return True
+    return isinstance(exc, RegistryError) and exc.status == 416
+
+
+async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: Source, digest: str | None,
+                      *, size: int | None, chunk_size: int | None, media_type: str, resumes: int,
+                      progress: Callable[[int], Any] | None) -> Descriptor:
+    """Push ``source`` and return its descriptor (see :meth:`Blobs.upload`)."""
+    path: Path | None = None
+    data: bytes | None = None
+    stream: Iterable[bytes] | AsyncIterable[bytes] | None = None
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        size = len(data)
+        digest = digest or str(Digest.of(data))
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if digest is None:
+            digest, size = await asyncio.to_thread(_hash_file, path)
+        else:
+            size = path.stat().st_size
+    elif isinstance(source, Iterable | AsyncIterable):
+        stream = source
+    else:
+        raise TypeError(f"cannot upload a {type(source).__name__}: pass bytes, a path or an iterable of bytes")
+    if digest is not None:
+        digest = str(Digest.parse(digest))
+        if await blobs.exists(digest):
+            if size is None:
+                size = (await blobs.head(digest)).size
+            if progress is not None:
+                progress(size)
+            return Descriptor(media_type=media_type, digest=digest, size=size)
+
+    resumer = _Resumer(uploads, resumes, blobs, digest)
+    try:
+        if stream is None and chunk_size is None:
+            assert digest is not None and size is not None
+            return await _monolithic(ctx, uploads, path, data, digest, size, media_type, resumer, progress)
+        if stream is None:
+            stream = _file_iter(path) if path is not None else [data or b""]
+        return await _chunked(uploads, stream, digest, size, chunk_size or DEFAULT_CHUNK, media_type, resumer,
+                              progress)
+    except _Done:
+        assert digest is not None
+        return Descriptor(media_type=media_type, digest=digest, size=size if size is not None else 0)
+
+
+def _file_iter(path: Path) -> Iterable[bytes]:
+    with open(path, "rb") as fh:
+        while data := fh.read(READ_CHUNK):
+            yield data
+
+
+async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, data: bytes | None, digest: str,
+                      size: int, media_type: str, resumer: _Resumer,
+                      progress: Callable[[int], Any] | None) -> Descriptor:
+    """Single POST for small blobs where the registry supports it, else POST then PUT."""
+    core = ctx.core
+    if data is not None and size <= SINGLE_POST_MAX and core.capabilities.get("single_post", True):
+        answer = await uploads.post(digest, data)
+        if isinstance(answer, Descriptor):
+            if progress is not None:
+                progress(size)
+            return Descriptor(media_type=media_type, digest=digest, size=size)
+        core.capabilities["single_post"] = False
+        session = answer
+    else:
+        session = await uploads.start()
+
+    def body_from(offset: int) -> Body:
+        if data is not None:
+            return data[offset:]
+        assert path is not None
+        return file_body(path, offset)
+
+    while True:
+        try:
+            if session.offset == 0:
+                await uploads.finish(session, digest, body_from(0), length=size)
+            else:
+                session = await uploads.patch(session, body_from(session.offset), length=size - session.offset)
+                await uploads.finish(session, digest, b"", length=0)
+            break
+        except Exception as exc:
+            if not _is_resumable(exc):
+                raise
+            session = await resumer.recover(session, exc)
+    if progress is not None:
+        progress(size)
+    return Descriptor(media_type=media_type, digest=digest, size=size)
+
+
+async def _chunked(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[bytes], digest: str | None,
+                   size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
+                   progress: Callable[[int], Any] | None) -> Descriptor:
+    """POST, then PATCH chunks of at least ``OCI-Chunk-Min-Length``, then PUT ``?digest=``."""
+    session = await uploads.start()
+    if session.min_chunk and chunk_size < session.min_chunk:
+        chunk_size = session.min_chunk
+    hasher = Hasher(digest, size, what="upload") if digest else Hasher(None, size, what="upload")
+    sent = 0
+    async for chunk in _chunks(stream, chunk_size):
+        hasher.update(chunk)
+        start = sent
+        while session.offset < start + len(chunk):
+            if session.offset < start:
+                raise TransportError(
+                    f"upload cannot resume: the registry holds {session.offset} bytes but the source "
+                    f"is a stream already past byte {start}")
+            piece = chunk[session.offset - start:]
+            try:
+                session = await uploads.patch(session, piece, length=len(piece))
+            except Exception as exc:
+                if not _is_resumable(exc):
+                    raise
+                session = await resumer.recover(session, exc)
+        sent += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    final = str(hasher.verify() if digest else hasher.digest())
+    while True:
+        try:
+            await uploads.finish(session, final, b"", length=0)
+            break
+        except Exception as exc:
+            if not _is_resumable(exc):
+                raise
+            session = await resumer.recover(session, exc)
+            if session.offset != sent:
+                raise TransportError(f"upload lost data: the registry holds {session.offset} of {sent} bytes") from None
+    return Descriptor(media_type=media_type, digest=final, size=sent)

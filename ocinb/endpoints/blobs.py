@@ -1,0 +1,179 @@
+"""Blob endpoints: end-2 (GET/HEAD), end-10 (DELETE), end-11 (mount), and streamed upload/download.
+
+Downloads stream through a :class:`~ocinb.digest.Hasher`, resume with ``Range`` after a dropped
+connection, and write to a temporary file renamed only once verified. Uploads never read a whole
+source into memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .._http.auth import repository_scope
+from ..digest import Digest, Hasher
+from ..errors import ErrorDetail, RegistryError, TransportError, redact_url
+from ..models import Descriptor
+from ..reference import validate_repository
+from ._base import RepoContext
+from ._uploader import Source, upload_blob
+from .uploads import OCTET, Uploads, UploadSession, _session_from
+
+CHUNK = 1024 * 1024
+DEFAULT_RESUMES = 5
+
+class BlobStream:
+    """An open, verified, resumable blob download: ``async for chunk in stream``.
+
+    The digest (and the size, when known) is checked as the last chunk arrives; a mismatch raises
+    :class:`~ocinb.errors.DigestMismatchError`. A dropped connection resumes with ``Range: bytes=N-``
+    up to ``resumes`` times.
+    """
+
+    def __init__(self, ctx: RepoContext, digest: str, *, size: int | None = None,
+                 resumes: int = DEFAULT_RESUMES, chunk_size: int = CHUNK) -> None:
+        self._ctx = ctx
+        self.digest = str(Digest.parse(digest))
+        self.size = size
+        self.resumes = resumes
+        self.resumed = 0
+        self._chunk_size = chunk_size
+        self._hasher = Hasher(self.digest, size, what=f"blob {ctx.name}@{self.digest}")
+
+    @property
+    def received(self) -> int:
+        return self._hasher.size
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        path = self._ctx.path(f"blobs/{self.digest}")
+        while True:
+            offset = self._hasher.size
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            try:
+                async with self._ctx.core.stream("GET", path, scopes=self._ctx.pull, headers=headers,
+                                                 expect=(200, 206)) as resp:
+                    if offset and resp.status_code != 206:
+                        raise RegistryError(resp.status_code, "GET", redact_url(str(resp.request.url)), [
+                            ErrorDetail("RANGE_INVALID", f"cannot resume at byte {offset}: the server "
+                                        f"answered {resp.status_code} instead of 206")])
+                    if self.size is None and not offset:
+                        length = resp.headers.get("content-length")
+                        if length and length.isdigit():
+                            self.size = int(length)
+                            self._hasher = Hasher(self.digest, self.size, what=self._hasher.what)
+                    async for chunk in resp.aiter_bytes(self._chunk_size):
+                        self._hasher.update(chunk)
+                        yield chunk
+                break
+            except (httpx.TransportError, TransportError) as exc:
+                if self.resumed >= self.resumes:
+                    raise TransportError(
+                        f"download of {self.digest} broke at byte {self._hasher.size} after "
+                        f"{self.resumed} resumes: {type(exc).__name__}") from None
+                self.resumed += 1
+        self._hasher.verify()
+
+
+class Blobs:
+    """``repo.blobs``: read, check, delete, download, upload and mount blobs."""
+
+    def __init__(self, ctx: RepoContext, uploads: Uploads) -> None:
+        self._ctx = ctx
+        self._uploads = uploads
+
+    async def get(self, digest: str, *, max_size: int | None = None) -> bytes:
+        """end-2 GET the whole blob into memory, verified (use :meth:`open`/:meth:`download` for big ones)."""
+        stream = self.open(digest)
+        out = bytearray()
+        async for chunk in stream:
+            out += chunk
+            if max_size is not None and len(out) > max_size:
+                raise RegistryError(200, "GET", self._ctx.path(f"blobs/{digest}"), [
+                    ErrorDetail("SIZE_INVALID", f"blob larger than the {max_size} bytes allowed")])
+        return bytes(out)
+
+    def open(self, digest: str, *, size: int | None = None, resumes: int = DEFAULT_RESUMES,
+             chunk_size: int = CHUNK) -> BlobStream:
+        """A streaming, verified, resumable reader of the blob (``async for chunk in repo.blobs.open(d)``)."""
+        return BlobStream(self._ctx, digest, size=size, resumes=resumes, chunk_size=chunk_size)
+
+    async def head(self, digest: str) -> Descriptor:
+        """end-2 HEAD: the blob's size (``Content-Length``); :class:`NotFoundError` when absent."""
+        digest = str(Digest.parse(digest))
+        reply = await self._ctx.core.request("HEAD", self._ctx.path(f"blobs/{digest}"), scopes=self._ctx.pull)
+        length = reply.headers.get("content-length", "")
+        return Descriptor(media_type=OCTET, digest=digest, size=int(length) if length.isdigit() else 0)
+
+    async def exists(self, digest: str) -> bool:
+        """Whether the blob is present (HEAD; 404 → False)."""
+        digest = str(Digest.parse(digest))
+        reply = await self._ctx.core.request("HEAD", self._ctx.path(f"blobs/{digest}"), scopes=self._ctx.pull,
+                                             expect=(200, 404))
+        return reply.status == 200
+
+    async def delete(self, digest: str) -> None:
+        """end-10 DELETE → 202 (405 when the registry has deletes disabled)."""
+        digest = str(Digest.parse(digest))
+        await self._ctx.core.request("DELETE", self._ctx.path(f"blobs/{digest}"), scopes=self._ctx.delete,
+                                     expect=(202, 200, 204))
+
+    async def download(self, digest: str, path: str | os.PathLike[str], *, size: int | None = None,
+                       resumes: int = DEFAULT_RESUMES, progress: Callable[[int], Any] | None = None) -> Path:
+        """Stream the blob to ``path`` through a temporary file renamed only when verified.
+
+        On any failure (mismatch, broken connection past the resume budget) nothing is left behind.
+        ``progress`` is called with the byte count of each chunk.
+        """
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                async for chunk in self.open(digest, size=size, resumes=resumes):
+                    fh.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return target
+
+    async def mount(self, digest: str, from_repo: str, *, size: int | None = None) -> Descriptor | UploadSession:
+        """end-11 ``POST ?mount=<digest>&from=<repo>``: 201 → mounted; 202 → an upload session to use.
+
+        Without ``size`` a mounted blob is HEADed once to report its size.
+        """
+        digest = str(Digest.parse(digest))
+        validate_repository(from_repo)
+        scopes = (*self._ctx.push, repository_scope(from_repo, "pull"))
+        reply = await self._ctx.core.request(
+            "POST", self._ctx.path("blobs/uploads/"), scopes=scopes, expect=(201, 202),
+            params={"mount": digest, "from": from_repo}, headers={"Content-Length": "0"},
+        )
+        if reply.status == 202:
+            return _session_from(reply, self._ctx.name)
+        if size is None:
+            return await self.head(digest)
+        return Descriptor(media_type=OCTET, digest=digest, size=size)
+
+    async def upload(self, source: Source, digest: str | None = None, *, size: int | None = None,
+                     chunk_size: int | None = None, media_type: str = OCTET, resumes: int = DEFAULT_RESUMES,
+                     progress: Callable[[int], Any] | None = None) -> Descriptor:
+        """Push a blob monolithically (POST then PUT), streaming the source; skip it if already present.
+
+        Files and bytes have their digest computed first when not given (a streamed pass, memory
+        flat); an iterable, or any source with ``chunk_size``, is pushed in chunks (PATCH) while
+        hashing. A broken connection or a 416 resumes from the upload's status (end-13).
+        """
+        return await upload_blob(self._ctx, self._uploads, self, source, digest, size=size,
+                                 chunk_size=chunk_size, media_type=media_type, resumes=resumes,
+                                 progress=progress)
+

@@ -1,0 +1,148 @@
+"""end-3 (GET/HEAD), end-7 (PUT) and end-9 (DELETE) of manifests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from .. import media_types as mt
+from ..digest import Digest, is_digest, verify_bytes
+from ..errors import DigestMismatchError, InvalidDigestError, ManifestError
+from ..manifest import Manifest
+from ..models import Descriptor, ImageIndex, ImageManifest
+from ..reference import validate_tag
+from ._base import RepoContext
+
+ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
+
+
+def check_reference(ref: str) -> str:
+    """A tag or a digest, validated before any request."""
+    if is_digest(ref) or ":" in ref:
+        return str(Digest.parse(ref))
+    return validate_tag(ref)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """What a manifest PUT returned: the pushed descriptor, its ``Location``, and ``OCI-Subject`` if any."""
+
+    descriptor: Descriptor
+    location: str | None
+    subject: str | None
+
+    @property
+    def digest(self) -> str:
+        return self.descriptor.digest
+
+
+class Manifests:
+    """``repo.manifests``: get, head, put and delete manifests by tag or digest."""
+
+    def __init__(self, ctx: RepoContext) -> None:
+        self._ctx = ctx
+
+    async def get(self, ref: str, *, accept: str = ACCEPT) -> Manifest:
+        """end-3 GET. Keeps the raw bytes; verifies the digest (against ``ref`` when it is a digest,
+        and against ``Docker-Content-Digest`` when present)."""
+        ref = check_reference(ref)
+        reply = await self._ctx.core.request(
+            "GET", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.pull, headers={"Accept": accept},
+            max_body=self._ctx.max_manifest_size,
+        )
+        data = reply.content
+        media_type = mt.strip_params(reply.headers.get("content-type", ""))
+        expected = ref if is_digest(ref) else reply.headers.get("docker-content-digest")
+        if expected:
+            try:
+                actual = Digest.of(data, Digest.parse(expected).algorithm)
+            except InvalidDigestError as exc:  # an algorithm we cannot hash, or a bad header
+                if is_digest(ref):
+                    raise ManifestError(f"cannot verify manifest {ref}: {exc}") from None
+                actual = Digest.of(data)
+                expected = None
+            if expected and actual != expected:
+                raise DigestMismatchError(expected, str(actual), f"manifest {self._ctx.name}@{ref}")
+            digest = actual
+        else:
+            digest = Digest.of(data)
+        m = Manifest.from_bytes(
+            data, media_type if media_type and media_type not in ("application/json", "text/plain") else None,
+            repository=self._ctx.name, reference=ref,
+        )
+        return Manifest(m.data, m.media_type, digest, self._ctx.name, ref)
+
+    async def head(self, ref: str, *, accept: str = ACCEPT) -> Descriptor:
+        """end-3 HEAD: the descriptor (media type, digest, size) without the body.
+
+        When the registry sends no ``Docker-Content-Digest``, falls back to a GET to compute it.
+        """
+        ref = check_reference(ref)
+        reply = await self._ctx.core.request(
+            "HEAD", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.pull, headers={"Accept": accept}
+        )
+        digest = reply.headers.get("docker-content-digest")
+        length = reply.headers.get("content-length")
+        media_type = mt.strip_params(reply.headers.get("content-type", ""))
+        if is_digest(ref) and digest and digest != ref:
+            raise DigestMismatchError(ref, digest, f"manifest {self._ctx.name}@{ref} (HEAD)")
+        if not digest or not (length and length.isdigit()) or not media_type:
+            m = await self.get(ref, accept=accept)
+            return m.descriptor()
+        return Descriptor(media_type=media_type, digest=str(Digest.parse(digest)), size=int(length))
+
+    async def exists(self, ref: str) -> bool:
+        """Whether the manifest exists (a HEAD; 404 → False)."""
+        ref = check_reference(ref)
+        reply = await self._ctx.core.request(
+            "HEAD", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.pull,
+            headers={"Accept": ACCEPT}, expect=(200, 404),
+        )
+        return reply.status == 200
+
+    async def put(self, ref: str, manifest: Manifest | ImageManifest | ImageIndex | bytes,
+                  media_type: str | None = None) -> PutResult:
+        """end-7 PUT the exact bytes with ``Content-Type`` = the manifest's media type; 201 expected.
+
+        ``ref`` is a tag or the manifest's digest. A returned ``Docker-Content-Digest`` must match.
+        """
+        ref = check_reference(ref)
+        if isinstance(manifest, Manifest):
+            data, media_type = manifest.data, media_type or manifest.media_type
+        elif isinstance(manifest, ImageManifest | ImageIndex):
+            data = manifest.to_json_bytes()
+            default = mt.OCI_INDEX if isinstance(manifest, ImageIndex) else mt.OCI_MANIFEST
+            media_type = media_type or manifest.media_type or default
+        elif isinstance(manifest, bytes | bytearray | memoryview):
+            data = bytes(manifest)
+            media_type = media_type or Manifest.from_bytes(data).media_type
+        else:
+            raise TypeError(f"cannot push a manifest of type {type(manifest).__name__}")
+        if len(data) > self._ctx.max_manifest_size:
+            raise ManifestError(
+                f"manifest is {len(data)} bytes, over the {self._ctx.max_manifest_size}-byte limit registries accept"
+            )
+        digest = Digest.of(data)
+        if is_digest(ref):
+            verify_bytes(data, ref, what=f"manifest pushed as {ref}")
+        reply = await self._ctx.core.request(
+            "PUT", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.push,
+            headers={"Content-Type": media_type}, body=data, expect=(201, 200, 202),
+        )
+        returned = reply.headers.get("docker-content-digest")
+        if returned and returned != digest and Digest.parse(returned).algorithm == digest.algorithm:
+            raise DigestMismatchError(str(digest), returned, f"manifest {self._ctx.name}:{ref} (registry's answer)")
+        location = reply.headers.get("location")
+        return PutResult(
+            Descriptor(media_type=media_type, digest=str(digest), size=len(data)),
+            str(httpx.URL(reply.url).join(location)) if location else None,
+            reply.headers.get("oci-subject"),
+        )
+
+    async def delete(self, ref: str) -> None:
+        """end-9 DELETE by digest (tags: many registries, distribution 2.8 included, answer 400)."""
+        ref = check_reference(ref)
+        await self._ctx.core.request("DELETE", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.delete,
+                                     expect=(202, 200, 204))
+

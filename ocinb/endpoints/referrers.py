@@ -1,0 +1,105 @@
+"""end-12 referrers, merged with the ``<alg>-<hex>`` fallback tag for registries without the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from .. import media_types as mt
+from .._http.headers import next_link
+from ..digest import Digest
+from ..errors import NotFoundError
+from ..models import Descriptor, ImageIndex, parse_manifest
+from ._base import RepoContext
+from .manifests import Manifests
+
+
+def fallback_tag(digest: str) -> str:
+    """The referrers tag schema: ``sha256:abc…`` → ``sha256-abc…`` (truncated to a valid tag)."""
+    d = Digest.parse(digest)
+    return f"{d.algorithm}-{d.encoded}"[:128]
+
+
+class Referrers:
+    """``repo.referrers``: what points at a manifest through ``subject``.
+
+    Whether the registry has the API is probed once and remembered on the registry's core
+    (``core.capabilities["referrers_api"]``), like oras-go's referrers capability.
+    """
+
+    def __init__(self, ctx: RepoContext, manifests: Manifests) -> None:
+        self._ctx = ctx
+        self._manifests = manifests
+
+    @property
+    def api_supported(self) -> bool | None:
+        """``True``/``False`` once probed, ``None`` before."""
+        return self._ctx.core.capabilities.get("referrers_api")
+
+    async def _native(self, digest: str, artifact_type: str | None) -> AsyncIterator[tuple[list[Descriptor], bool]]:
+        params = {"artifactType": artifact_type} if artifact_type else None
+        url: str | None = self._ctx.core.url(self._ctx.path(f"referrers/{digest}"))
+        seen: set[str] = set()
+        first = True
+        while url:
+            reply = await self._ctx.core.request(
+                "GET", url, scopes=self._ctx.pull, params=params if first else None, expect=(200, 404),
+                headers={"Accept": mt.OCI_INDEX}, max_body=self._ctx.max_manifest_size,
+            )
+            ctype = mt.strip_params(reply.headers.get("content-type", ""))
+            if reply.status == 404 or (first and ctype != mt.OCI_INDEX):
+                if first:
+                    self._ctx.core.capabilities["referrers_api"] = False
+                    return
+                break
+            first = False
+            self._ctx.core.capabilities["referrers_api"] = True
+            index = parse_manifest(reply.content, mt.OCI_INDEX)
+            filtered = "artifacttype" in reply.headers.get("oci-filters-applied", "").lower().replace(" ", "")
+            if isinstance(index, ImageIndex):
+                yield list(index.manifests), filtered
+            seen.add(reply.url)
+            url = next_link(reply.headers.get("link"), reply.url)
+            if url in seen:
+                break
+
+    async def fallback_index(self, digest: str) -> ImageIndex | None:
+        """The fallback tag's index, or ``None`` when the tag does not exist."""
+        try:
+            m = await self._manifests.get(fallback_tag(digest))
+        except NotFoundError:
+            return None
+        parsed = m.parsed
+        return parsed if isinstance(parsed, ImageIndex) else None
+
+    async def list(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
+        """Descriptors of the manifests whose ``subject`` is ``digest``, from the API and the fallback tag.
+
+        Filters by ``artifact_type`` client-side when the registry did not (no ``OCI-Filters-Applied``).
+        """
+        digest = str(Digest.parse(digest))
+        found: dict[str, Descriptor] = {}
+        if self.api_supported is not False:
+            async for page, filtered in self._native(digest, artifact_type):
+                for desc in page:
+                    if artifact_type and not filtered and desc.artifact_type != artifact_type:
+                        continue
+                    found.setdefault(desc.digest, desc)
+        index = await self.fallback_index(digest)
+        if index is not None:
+            for desc in index.manifests:
+                if artifact_type and desc.artifact_type != artifact_type:
+                    continue
+                found.setdefault(desc.digest, desc)
+        return list(found.values())
+
+
+def referrer_descriptor(data: bytes, media_type: str) -> Descriptor:
+    """The descriptor a referrers index holds for a manifest: artifactType (else config type) and annotations."""
+    parsed = parse_manifest(data, media_type)
+    doc = json.loads(data)
+    artifact = getattr(parsed, "artifact_type", None)
+    if not artifact and hasattr(parsed, "config"):
+        artifact = parsed.config.media_type
+    return Descriptor(media_type=media_type, digest=str(Digest.of(data)), size=len(data),
+                      artifact_type=artifact, annotations=doc.get("annotations") or None)

@@ -1,0 +1,121 @@
+"""The upload endpoints: end-4a/4b (POST), end-5 (PATCH), end-6 (PUT), end-13 (status) and cancel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from .._http.headers import parse_range_end
+from .._http.transport import Body, Reply
+from ..digest import Digest
+from ..errors import ErrorDetail, RegistryError
+from ..models import Descriptor
+from ._base import RepoContext
+
+OCTET = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An open upload: the newest ``Location`` (absolute, query kept) and how much the server holds."""
+
+    repository: str
+    location: str
+    offset: int = 0
+    min_chunk: int | None = None
+
+    def with_reply(self, reply: Reply) -> UploadSession:
+        """The session as a 202/204 answer describes it (new ``Location``, ``Range``)."""
+        location = reply.headers.get("location")
+        new_location = str(httpx.URL(reply.url).join(location)) if location else self.location
+        end = parse_range_end(reply.headers.get("range"))
+        offset = end + 1 if end is not None else self.offset
+        min_chunk = _min_chunk(reply) or self.min_chunk
+        return UploadSession(self.repository, new_location, offset, min_chunk)
+
+
+def _min_chunk(reply: Reply) -> int | None:
+    value = reply.headers.get("oci-chunk-min-length")
+    return int(value) if value and value.isdigit() else None
+
+
+def _with_digest(location: str, digest: str) -> str:
+    """``Location`` plus ``digest=`` without dropping its existing query (``_state`` and friends)."""
+    return str(httpx.URL(location).copy_merge_params({"digest": digest}))
+
+
+def _session_from(reply: Reply, repository: str) -> UploadSession:
+    location = reply.headers.get("location")
+    if not location:
+        raise RegistryError(reply.status, reply.method, reply.url,
+                            [ErrorDetail("BLOB_UPLOAD_INVALID", "the registry opened an upload without a Location")])
+    return UploadSession(repository, "", 0, None).with_reply(reply)
+
+
+class Uploads:
+    """``repo.uploads``: the low-level upload protocol, one method per spec row."""
+
+    def __init__(self, ctx: RepoContext) -> None:
+        self._ctx = ctx
+
+    async def start(self) -> UploadSession:
+        """end-4a: ``POST /v2/<name>/blobs/uploads/`` → 202 + ``Location`` (+ ``OCI-Chunk-Min-Length``)."""
+        reply = await self._ctx.core.request(
+            "POST", self._ctx.path("blobs/uploads/"), scopes=self._ctx.push, expect=(202,),
+            headers={"Content-Length": "0"},
+        )
+        return _session_from(reply, self._ctx.name)
+
+    async def post(self, digest: str, data: bytes) -> Descriptor | UploadSession:
+        """end-4b single POST with ``?digest=``: 201 → done; 202 → continue in the returned session.
+
+        (Distribution 2.8 answers 202 and drops the body; the caller then PUTs into the session.)
+        """
+        digest = str(Digest.parse(digest))
+        reply = await self._ctx.core.request(
+            "POST", self._ctx.path("blobs/uploads/"), scopes=self._ctx.push, expect=(201, 202),
+            params={"digest": digest}, body=data, headers={"Content-Type": OCTET},
+        )
+        if reply.status == 201:
+            return Descriptor(media_type=OCTET, digest=digest, size=len(data))
+        return _session_from(reply, self._ctx.name)
+
+    async def patch(self, session: UploadSession, chunk: Body, *, length: int) -> UploadSession:
+        """end-5 PATCH one chunk at ``session.offset`` with ``Content-Range: start-end`` → 202."""
+        headers = {"Content-Type": OCTET, "Content-Length": str(length)}
+        if length:
+            headers["Content-Range"] = f"{session.offset}-{session.offset + length - 1}"
+        reply = await self._ctx.core.request(
+            "PATCH", session.location, scopes=self._ctx.push, expect=(202,), headers=headers, body=chunk,
+        )
+        updated = session.with_reply(reply)
+        if reply.headers.get("range") is None:
+            updated = UploadSession(updated.repository, updated.location, session.offset + length, updated.min_chunk)
+        return updated
+
+    async def finish(self, session: UploadSession, digest: str, data: Body = b"", *,
+                     length: int | None = None) -> Descriptor:
+        """end-6 PUT ``Location?digest=`` (optionally carrying the last chunk) → 201."""
+        digest = str(Digest.parse(digest))
+        size = length if length is not None else (len(data) if isinstance(data, bytes) else None)
+        headers = {"Content-Type": OCTET}
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        await self._ctx.core.request(
+            "PUT", _with_digest(session.location, digest), scopes=self._ctx.push, expect=(201, 204),
+            headers=headers, body=data,
+        )
+        return Descriptor(media_type=OCTET, digest=digest, size=session.offset + (size or 0))
+
+    async def status(self, session: UploadSession) -> UploadSession:
+        """end-13 GET the upload's ``Location`` → 204 + ``Range: 0-N``: where to resume."""
+        reply = await self._ctx.core.request("GET", session.location, scopes=self._ctx.push, expect=(204, 200))
+        end = parse_range_end(reply.headers.get("range"))
+        updated = session.with_reply(reply)
+        return UploadSession(updated.repository, updated.location, end + 1 if end is not None else 0,
+                             updated.min_chunk)
+
+    async def cancel(self, session: UploadSession) -> None:
+        """DELETE the upload session (404 is fine: it is gone already)."""
+        await self._ctx.core.request("DELETE", session.location, scopes=self._ctx.push, expect=(204, 202, 200, 404))

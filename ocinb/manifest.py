@@ -1,0 +1,90 @@
+"""A manifest as fetched: the exact bytes, their digest and media type, and a parsed view."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from . import media_types as mt
+from .digest import Digest
+from .errors import ManifestError
+from .models import Descriptor, ImageIndex, ImageManifest, parse_manifest
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Raw manifest bytes (never re-serialised), verified digest, media type and parsed model.
+
+    ``reference`` is what was asked for (a tag or a digest) and ``repository`` where it lives.
+    """
+
+    data: bytes = field(repr=False)
+    media_type: str
+    digest: Digest
+    repository: str | None = None
+    reference: str | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes, media_type: str | None = None, *, repository: str | None = None,
+                   reference: str | None = None) -> Manifest:
+        """Wrap bytes, taking the media type from the JSON when the caller does not know it."""
+        if media_type is None:
+            media_type = _json_media_type(data) or mt.OCI_MANIFEST
+        return cls(data, mt.strip_params(media_type), Digest.of(data), repository, reference)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def parsed(self) -> ImageManifest | ImageIndex:
+        """The parsed model; raises :class:`ManifestError` for unparseable content."""
+        return parse_manifest(self.data, self.media_type)
+
+    @property
+    def is_index(self) -> bool:
+        return isinstance(self.parsed, ImageIndex)
+
+    def as_index(self) -> ImageIndex:
+        """The index view; :class:`ManifestError` if this is an image manifest."""
+        parsed = self.parsed
+        if not isinstance(parsed, ImageIndex):
+            raise ManifestError(f"{self.digest} is an image manifest ({self.media_type}), not an index")
+        return parsed
+
+    def as_manifest(self) -> ImageManifest:
+        """The image-manifest view; :class:`ManifestError` if this is an index."""
+        parsed = self.parsed
+        if not isinstance(parsed, ImageManifest):
+            raise ManifestError(f"{self.digest} is an index ({self.media_type}), not an image manifest")
+        return parsed
+
+    def descriptor(self, **extra: Any) -> Descriptor:
+        """A descriptor pointing at this manifest (with ``artifactType`` and annotations for referrers)."""
+        fields: dict[str, Any] = {"media_type": self.media_type, "digest": str(self.digest), "size": self.size}
+        fields.update(extra)
+        return Descriptor(**fields)
+
+    def json(self) -> Any:
+        """The decoded JSON document."""
+        return json.loads(self.data)
+
+    def _repr_html_(self) -> str:
+        from . import views
+
+        return views.render(self)
+
+
+def _json_media_type(data: bytes) -> str | None:
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    value = doc.get("mediaType") if isinstance(doc, dict) else None
+    if isinstance(value, str):
+        return value
+    if isinstance(doc, dict) and "manifests" in doc:
+        return mt.OCI_INDEX
+    return None

@@ -1,0 +1,92 @@
+"""A content-addressed on-disk cache for manifests and configs.
+
+Keyed by digest, verified on every read (a corrupt entry is dropped, never returned), written
+through a temporary file and ``os.replace`` so concurrent processes never see a partial entry.
+Location: ``OCINB_CACHE_DIR``, else ``$XDG_CACHE_HOME/ocinb``, else ``~/.cache/ocinb``;
+``OCINB_CACHE=0`` switches it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from ..digest import Digest
+from ..errors import VerificationError
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("OCINB_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "ocinb"
+
+
+class ContentCache:
+    """Bytes by digest on disk; immutable content only (never tags)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, enabled: bool | None = None,
+                 max_entry: int = 16 * 1024 * 1024) -> None:
+        if enabled is None:
+            enabled = os.environ.get("OCINB_CACHE", "1").lower() not in ("0", "false", "no", "off")
+        self.enabled = enabled
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.max_entry = max_entry
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"<ContentCache {self.root} enabled={self.enabled}>"
+
+    def _path(self, digest: str) -> Path:
+        d = Digest.parse(digest)
+        return self.root / "blobs" / d.algorithm / d.encoded[:2] / d.encoded
+
+    def get(self, digest: str) -> bytes | None:
+        """The cached bytes of ``digest`` if present and intact."""
+        if not self.enabled:
+            return None
+        path = self._path(digest)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self.misses += 1
+            return None
+        try:
+            if Digest.of(data, Digest.parse(digest).algorithm) != digest:
+                raise VerificationError(f"cache entry {digest} is corrupt")
+        except Exception:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            self.misses += 1
+            return None
+        self.hits += 1
+        return data
+
+    def put(self, digest: str, data: bytes) -> None:
+        """Store ``data`` under ``digest`` (verified first; silently skipped when off or too big)."""
+        if not self.enabled or len(data) > self.max_entry:
+            return
+        if Digest.of(data, Digest.parse(digest).algorithm) != digest:
+            return
+        path = self._path(digest)
+        if path.exists():
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.unlink(tmp)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        import shutil
+
+        shutil.rmtree(self.root / "blobs", ignore_errors=True)

@@ -1,0 +1,154 @@
+"""Reading images: manifests through the content cache, platform resolution, configs, whole pulls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..digest import is_digest
+from ..errors import ManifestError, NotFoundError, SizeMismatchError
+from ..manifest import Manifest
+from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
+
+if TYPE_CHECKING:
+    from ..client import AsyncRepository
+
+MAX_CONFIG_SIZE = 16 * 1024 * 1024
+
+
+async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
+    """A manifest by tag or digest, through the client's content cache.
+
+    By digest: the cache, else one GET. By tag: the first time one GET; after that a HEAD re-resolves
+    the tag (tags move) and the cached body is reused when the digest is unchanged.
+    """
+    client = repo.client
+    cache = client.cache
+    if is_digest(ref):
+        data = cache.get(ref)
+        if data is not None:
+            return Manifest.from_bytes(data, repository=repo.name, reference=ref)
+        m = await repo.manifests.get(ref)
+        cache.put(str(m.digest), m.data)
+        return m
+    key = (repo.name, ref)
+    known = client.tag_digests.get(key)
+    if known is not None and cache.enabled:
+        desc = await repo.manifests.head(ref)
+        client.tag_digests[key] = desc.digest
+        data = cache.get(desc.digest)
+        if data is not None:
+            m = Manifest.from_bytes(data, desc.media_type, repository=repo.name, reference=ref)
+            return m
+        m = await repo.manifests.get(desc.digest)
+    else:
+        m = await repo.manifests.get(ref)
+    cache.put(str(m.digest), m.data)
+    client.tag_digests[key] = str(m.digest)
+    return Manifest(m.data, m.media_type, m.digest, repo.name, ref)
+
+
+async def get_config(repo: AsyncRepository, desc: Descriptor) -> tuple[ImageConfig, bytes]:
+    """The parsed config and its raw bytes (verified, cached by digest)."""
+    cache = repo.client.cache
+    data = cache.get(desc.digest)
+    if data is None:
+        data = await repo.blobs.get(desc.digest, max_size=MAX_CONFIG_SIZE)
+        if len(data) != desc.size:
+            raise SizeMismatchError(desc.size, len(data), f"config {desc.digest}")
+        cache.put(desc.digest, data)
+    try:
+        config = ImageConfig.model_validate_json(data)
+    except ValueError as exc:
+        raise ManifestError(f"config {desc.digest} is not an image config: {str(exc)[:200]}") from None
+    return config, data
+
+
+def select_platform(index: ImageIndex, platform: str | Platform | None) -> Descriptor:
+    """The index entry to run: the requested platform, else the only one, else linux/amd64, else the first.
+
+    Attestation entries (``unknown/unknown``) are never chosen.
+    """
+    runnable = index.platform_descriptors(include_attestations=False)
+    if platform is not None:
+        found = index.find(platform)
+        if found is None:
+            offered = ", ".join(str(d.platform) for d in runnable if d.platform) or "none"
+            raise NotFoundError(404, "GET", "", body=f"no manifest for platform {platform} (offered: {offered})")
+        return found
+    if not runnable:
+        raise ManifestError("the index lists no runnable platform")
+    if len(runnable) == 1:
+        return runnable[0]
+    return index.find("linux/amd64") or runnable[0]
+
+
+@dataclass
+class ResolvedImage:
+    """What a reference resolves to: the top manifest (maybe an index) and the chosen image manifest."""
+
+    repository: str
+    reference: str
+    top: Manifest
+    manifest: Manifest
+    entry: Descriptor | None = None
+
+    @property
+    def platform(self) -> Platform | None:
+        return self.entry.platform if self.entry else None
+
+    @property
+    def image(self) -> ImageManifest:
+        return self.manifest.as_manifest()
+
+
+async def resolve(repo: AsyncRepository, ref: str, platform: str | Platform | None = None) -> ResolvedImage:
+    """Resolve ``ref`` to an image manifest, choosing the platform when it names an index."""
+    top = await get_manifest(repo, ref)
+    if not top.is_index:
+        return ResolvedImage(repo.name, ref, top, top)
+    entry = select_platform(top.as_index(), platform)
+    child = await get_manifest(repo, entry.digest)
+    return ResolvedImage(repo.name, ref, top, child, entry)
+
+
+@dataclass
+class PulledImage:
+    """A pulled image: its resolution, the config, and (on request) where the layers were written."""
+
+    resolved: ResolvedImage
+    config: ImageConfig
+    config_bytes: bytes = field(repr=False)
+    layer_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def manifest(self) -> ImageManifest:
+        return self.resolved.image
+
+    @property
+    def digest(self) -> str:
+        return str(self.resolved.manifest.digest)
+
+
+async def pull(repo: AsyncRepository, ref: str, *, platform: str | Platform | None = None,
+               layers: bool = False, dest: str | Path | None = None,
+               progress: Callable[[int], Any] | None = None) -> PulledImage:
+    """Resolve, fetch the config and, with ``layers=True``, download every layer (verified) into ``dest``."""
+    resolved = await resolve(repo, ref, platform)
+    image = resolved.image
+    config, raw = await get_config(repo, image.config)
+    paths: list[Path] = []
+    if layers:
+        folder = Path(dest) if dest is not None else Path.cwd() / "layers"
+
+        async def one(desc: Descriptor) -> Path:
+            target = folder / desc.digest.replace(":", "-")
+            if target.exists() and target.stat().st_size == desc.size:
+                return target
+            return await repo.blobs.download(desc.digest, target, size=desc.size, progress=progress)
+
+        paths = list(await asyncio.gather(*(one(d) for d in image.layers)))
+    return PulledImage(resolved, config, raw, paths)
