@@ -44,7 +44,20 @@ from .sync_client import Client, Repository
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "tags": "ocinb.frames",
+    "platforms": "ocinb.frames",
+    "layers": "ocinb.frames",
+    "history": "ocinb.frames",
+    "referrers": "ocinb.frames",
+    "catalog": "ocinb.frames",
+    "sizes": "ocinb.frames",
+    "configure": "ocinb.frames",
+    "default_client": "ocinb.frames",
+    "inspect": "ocinb.views",
+    "explorer": "ocinb.widgets",
+    "LocalRegistry": "ocinb.testing",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -58,7 +71,7 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - the lazy names come last
     "AsyncClient",
     "AsyncRepository",
     "BlobStream",
@@ -94,4 +107,16 @@ __all__ = [
     "UnsupportedError",
     "UploadSession",
     "VerificationError",
+    "catalog",
+    "configure",
+    "default_client",
+    "explorer",
+    "history",
+    "inspect",
+    "layers",
+    "platforms",
+    "referrers",
+    "sizes",
+    "tags",
+    "LocalRegistry",
 ]

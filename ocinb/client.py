@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -22,6 +22,10 @@ from .ops import push as push_ops
 from .ops.cache import ContentCache
 from .ops.copy import CopyReport
 from .ops.referrers import ReferrerNode, walk
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 from .reference import Reference, normalize_registry, validate_registry
 
 
@@ -193,6 +197,54 @@ class AsyncClient:
     def catalog_pages(self, n: int | None = None, last: str | None = None) -> Any:
         """The catalog page by page (an async iterator of lists)."""
         return catalog_pages(self._core, n, last)
+
+    async def tags(self, repository: str, *, resolve: bool = False) -> pd.DataFrame:
+        """DataFrame: one row per tag of ``repository`` (with ``resolve=True`` its digest, media type, size)."""
+        from .frames import tags_frame
+
+        return await tags_frame(self, repository, resolve=resolve)
+
+    async def platforms(self, ref: str) -> pd.DataFrame:
+        """DataFrame: one row per index entry of ``ref`` (attestations flagged)."""
+        from .frames import platforms_frame
+
+        return await platforms_frame(self, ref)
+
+    async def layers(self, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
+        """DataFrame: one row per layer of ``ref`` for ``platform``, with the history step that made it."""
+        from .frames import layers_frame
+
+        return await layers_frame(self, ref, platform)
+
+    async def history(self, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
+        """DataFrame: one row per history entry of the image config, empty layers included."""
+        from .frames import history_frame
+
+        return await history_frame(self, ref, platform)
+
+    async def referrers(self, ref: str, *, recursive: bool = True) -> pd.DataFrame:
+        """DataFrame: one row per referrer of ``ref`` (signatures, SBOMs, attestations), with depth."""
+        from .frames import referrers_frame
+
+        return await referrers_frame(self, ref, recursive=recursive)
+
+    async def catalog_frame(self) -> pd.DataFrame:
+        """DataFrame: one row per repository of the catalog."""
+        from .frames import catalog_frame
+
+        return await catalog_frame(self)
+
+    async def sizes(self, repository: str, tags: Sequence[str] | None = None) -> pd.DataFrame:
+        """DataFrame: the size audit, tag × platform, with bytes unique and shared (deduplicated by layer)."""
+        from .frames import sizes_frame
+
+        return await sizes_frame(self, repository, tags)
+
+    async def inspect(self, ref: str, platform: str | Platform | None = None) -> Any:
+        """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals)."""
+        from .views import inspect_async
+
+        return await inspect_async(self, ref, platform)
 
     async def aclose(self) -> None:
         await self._core.aclose()

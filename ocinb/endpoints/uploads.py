@@ -50,7 +50,9 @@ def _session_from(reply: Reply, repository: str) -> UploadSession:
     if not location:
         raise RegistryError(reply.status, reply.method, reply.url,
                             [ErrorDetail("BLOB_UPLOAD_INVALID", "the registry opened an upload without a Location")])
-    return UploadSession(repository, "", 0, None).with_reply(reply)
+    session = UploadSession(repository, "", 0, None).with_reply(reply)
+    # A new session holds nothing, whatever its Range says (distribution answers "0-0" for empty).
+    return UploadSession(repository, session.location, 0, session.min_chunk)
 
 
 class Uploads:
@@ -111,10 +113,12 @@ class Uploads:
     async def status(self, session: UploadSession) -> UploadSession:
         """end-13 GET the upload's ``Location`` → 204 + ``Range: 0-N``: where to resume."""
         reply = await self._ctx.core.request("GET", session.location, scopes=self._ctx.push, expect=(204, 200))
-        end = parse_range_end(reply.headers.get("range"))
+        value = reply.headers.get("range")
+        end = parse_range_end(value)
         updated = session.with_reply(reply)
-        return UploadSession(updated.repository, updated.location, end + 1 if end is not None else 0,
-                             updated.min_chunk)
+        # "0-0" is how distribution reports an empty upload; read it as nothing held.
+        offset = 0 if end is None or (end == 0 and value is not None and value.strip().endswith("0-0")) else end + 1
+        return UploadSession(updated.repository, updated.location, offset, updated.min_chunk)
 
     async def cancel(self, session: UploadSession) -> None:
         """DELETE the upload session (404 is fine: it is gone already)."""
