@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -89,6 +90,15 @@ class _Timestamped(OCIModel):
     """Keeps the ``created`` string as written so a round trip does not change its precision or zone."""
 
     created: datetime | None = None
+    _created_raw: tuple[str, datetime | None] | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return (type(self) is type(other) and self.__dict__ == other.__dict__
+                and self.__pydantic_extra__ == other.__pydantic_extra__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @field_validator("created", mode="plain")
     @classmethod
@@ -101,14 +111,14 @@ class _Timestamped(OCIModel):
         model = handler(data)
         raw = data.get("created") if isinstance(data, dict) else None
         if isinstance(raw, str) and isinstance(model, _Timestamped):
-            object.__setattr__(model, "_created_raw", (raw, model.created))
+            model._created_raw = (raw, model.created)
         return model
 
     @field_serializer("created")
     def _emit_created(self, value: datetime | None) -> str | None:
         if value is None:
             return None
-        raw = getattr(self, "_created_raw", None)
+        raw = self._created_raw
         if raw is not None and raw[1] == value:
             return raw[0]
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -272,13 +282,13 @@ class ImageIndex(OCIModel):
     def find(self, platform: Platform | str) -> Descriptor | None:
         """The first runnable entry matching ``platform``, preferring one with exactly the requested variant."""
         want = Platform.parse(platform) if isinstance(platform, str) else platform
-        candidates = [d for d in self.platform_descriptors() if d.platform is not None and d.platform.matches(want)]
+        candidates = [(d, d.platform) for d in self.platform_descriptors()
+                      if d.platform is not None and d.platform.matches(want)]
         want_variant = want.normalized()[2]
-        for d in candidates:
-            assert d.platform is not None
-            if d.platform.normalized()[2] == want_variant:
+        for d, platform in candidates:
+            if platform.normalized()[2] == want_variant:
                 return d
-        return candidates[0] if candidates else None
+        return candidates[0][0] if candidates else None
 
     def _repr_html_(self) -> str:
         from ocinb import views

@@ -262,5 +262,7 @@ class Reference:
             path = self.repository
             if path.startswith("library/") and "/" not in path[len("library/"):]:
                 path = path[len("library/"):]
-            out = path + out[len(self.name):]
+            first, sep, _ = path.partition("/")
+            if not (sep and _looks_like_registry(first)):
+                out = path + out[len(self.name):]
         return out
