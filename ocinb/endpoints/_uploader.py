@@ -14,7 +14,7 @@ import httpx
 
 from .._http.transport import Body
 from ..digest import Digest, Hasher
-from ..errors import NotFoundError, RegistryError, TransportError
+from ..errors import RegistryError, TransportError
 from ..models import Descriptor
 from ._base import RepoContext
 from .uploads import Uploads, UploadSession
@@ -81,15 +81,27 @@ class _Done(Exception):
     """The registry already holds the finished blob (the failure hid a success)."""
 
 
-class _Resumer:
-    """Counts resumes and finds where the server stands after a failure."""
+class _Restart(Exception):
+    """The registry lost data the source has already passed: replay the source from its start."""
 
-    def __init__(self, uploads: Uploads, budget: int, blobs: Blobs, digest: str | None) -> None:
+
+class _Resumer:
+    """Counts resumes and finds where the server stands after a failure.
+
+    When the session itself is gone (distribution 2.8 cancels an upload whose PATCH or PUT broke
+    mid-body: its status answers 404 ``BLOB_UPLOAD_INVALID``), a replayable source starts over in a
+    new session; a one-shot stream cannot.
+    """
+
+    def __init__(self, uploads: Uploads, budget: int, blobs: Blobs, digest: str | None,
+                 replayable: bool) -> None:
         self.uploads = uploads
         self.budget = budget
         self.blobs = blobs
         self.digest = digest
+        self.replayable = replayable
         self.used = 0
+        self.restarts = 0
 
     async def recover(self, session: UploadSession, exc: BaseException) -> UploadSession:
         if self.used >= self.budget:
@@ -97,10 +109,17 @@ class _Resumer:
         self.used += 1
         try:
             return await self.uploads.status(session)
-        except NotFoundError:
+        except RegistryError as lost:
+            if lost.status not in (400, 404):
+                raise
             if self.digest and await self.blobs.exists(self.digest):
                 raise _Done() from None
-            raise
+            if not self.replayable:
+                raise TransportError(
+                    f"upload cannot resume: the registry dropped the upload session ({lost.status}) and the "
+                    f"source is a one-shot stream; retry with bytes or a file path") from None
+            self.restarts += 1
+            return await self.uploads.start()
 
 
 def _is_resumable(exc: BaseException) -> bool:
@@ -111,8 +130,11 @@ def _is_resumable(exc: BaseException) -> bool:
 
 async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: Source, digest: str | None,
                       *, size: int | None, chunk_size: int | None, media_type: str, resumes: int,
-                      progress: Callable[[int], Any] | None) -> Descriptor:
-    """Push ``source`` and return its descriptor (see :meth:`Blobs.upload`)."""
+                      progress: Callable[[int], Any] | None, session: UploadSession | None = None) -> Descriptor:
+    """Push ``source`` and return its descriptor (see :meth:`Blobs.upload`).
+
+    ``session`` is an upload the registry already opened (a mount answered 202): the data goes there.
+    """
     path: Path | None = None
     data: bytes | None = None
     stream: Iterable[bytes] | AsyncIterable[bytes] | None = None
@@ -132,22 +154,30 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
         raise TypeError(f"cannot upload a {type(source).__name__}: pass bytes, a path or an iterable of bytes")
     if digest is not None:
         digest = str(Digest.parse(digest))
-        if await blobs.exists(digest):
+        if session is None and await blobs.exists(digest):
             if size is None:
                 size = (await blobs.head(digest)).size
             if progress is not None:
                 progress(size)
             return Descriptor(media_type=media_type, digest=digest, size=size)
 
-    resumer = _Resumer(uploads, resumes, blobs, digest)
+    resumer = _Resumer(uploads, resumes, blobs, digest, replayable=stream is None)
     try:
         if stream is None and chunk_size is None:
             assert digest is not None and size is not None
-            return await _monolithic(ctx, uploads, path, data, digest, size, media_type, resumer, progress)
-        if stream is None:
-            stream = _file_iter(path) if path is not None else [data or b""]
-        return await _chunked(uploads, stream, digest, size, chunk_size or DEFAULT_CHUNK, media_type, resumer,
-                              progress)
+            return await _monolithic(ctx, uploads, path, data, digest, size, media_type, resumer, progress,
+                                     session)
+
+        def reopen() -> Iterable[bytes] | AsyncIterable[bytes]:
+            if path is not None:
+                return _file_iter(path)
+            if data is not None:
+                return [data]
+            assert stream is not None
+            return stream
+
+        return await _chunked(uploads, reopen, digest, size, chunk_size or DEFAULT_CHUNK, media_type, resumer,
+                              progress, session)
     except _Done:
         assert digest is not None
         return Descriptor(media_type=media_type, digest=digest, size=size if size is not None else 0)
@@ -161,10 +191,10 @@ def _file_iter(path: Path) -> Iterable[bytes]:
 
 async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, data: bytes | None, digest: str,
                       size: int, media_type: str, resumer: _Resumer,
-                      progress: Callable[[int], Any] | None) -> Descriptor:
+                      progress: Callable[[int], Any] | None, session: UploadSession | None = None) -> Descriptor:
     """Single POST for small blobs where the registry supports it, else POST then PUT."""
     core = ctx.core
-    if data is not None and size <= SINGLE_POST_MAX and core.capabilities.get("single_post", True):
+    if session is None and data is not None and size <= SINGLE_POST_MAX and core.capabilities.get("single_post", True):
         answer = await uploads.post(digest, data)
         if isinstance(answer, Descriptor):
             if progress is not None:
@@ -172,7 +202,7 @@ async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, dat
             return Descriptor(media_type=media_type, digest=digest, size=size)
         core.capabilities["single_post"] = False
         session = answer
-    else:
+    elif session is None:
         session = await uploads.start()
 
     def body_from(offset: int) -> Body:
@@ -198,11 +228,28 @@ async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, dat
     return Descriptor(media_type=media_type, digest=digest, size=size)
 
 
-async def _chunked(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[bytes], digest: str | None,
-                   size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
-                   progress: Callable[[int], Any] | None) -> Descriptor:
-    """POST, then PATCH chunks of at least ``OCI-Chunk-Min-Length``, then PUT ``?digest=``."""
-    session = await uploads.start()
+async def _chunked(uploads: Uploads, reopen: Callable[[], Iterable[bytes] | AsyncIterable[bytes]],
+                   digest: str | None, size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
+                   progress: Callable[[int], Any] | None, session: UploadSession | None = None) -> Descriptor:
+    """POST, then PATCH chunks of at least ``OCI-Chunk-Min-Length``, then PUT ``?digest=``.
+
+    ``reopen`` gives the source from its start; it is called again only when the registry lost the
+    session and the source is replayable (see :class:`_Resumer`).
+    """
+    if session is None:
+        session = await uploads.start()
+    while True:
+        try:
+            return await _send_chunks(uploads, reopen(), digest, size, chunk_size, media_type, resumer,
+                                      progress, session)
+        except _Restart as restart:
+            session = restart.args[0]
+
+
+async def _send_chunks(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[bytes], digest: str | None,
+                       size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
+                       progress: Callable[[int], Any] | None, session: UploadSession) -> Descriptor:
+    """One pass over the source into ``session``, skipping what the registry already holds."""
     if session.min_chunk and chunk_size < session.min_chunk:
         chunk_size = session.min_chunk
     hasher = Hasher(digest, size, what="upload") if digest else Hasher(None, size, what="upload")
@@ -212,6 +259,8 @@ async def _chunked(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[byt
         start = sent
         while session.offset < start + len(chunk):
             if session.offset < start:
+                if resumer.replayable:
+                    raise _Restart(session)
                 raise TransportError(
                     f"upload cannot resume: the registry holds {session.offset} bytes but the source "
                     f"is a stream already past byte {start}")
@@ -235,5 +284,7 @@ async def _chunked(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[byt
                 raise
             session = await resumer.recover(session, exc)
             if session.offset != sent:
+                if resumer.replayable:
+                    raise _Restart(session) from None
                 raise TransportError(f"upload lost data: the registry holds {session.offset} of {sent} bytes") from None
     return Descriptor(media_type=media_type, digest=final, size=sent)

@@ -166,14 +166,16 @@ class Blobs:
 
     async def upload(self, source: Source, digest: str | None = None, *, size: int | None = None,
                      chunk_size: int | None = None, media_type: str = OCTET, resumes: int = DEFAULT_RESUMES,
-                     progress: Callable[[int], Any] | None = None) -> Descriptor:
+                     progress: Callable[[int], Any] | None = None,
+                     session: UploadSession | None = None) -> Descriptor:
         """Push a blob monolithically (POST then PUT), streaming the source; skip it if already present.
 
         Files and bytes have their digest computed first when not given (a streamed pass, memory
         flat); an iterable, or any source with ``chunk_size``, is pushed in chunks (PATCH) while
-        hashing. A broken connection or a 416 resumes from the upload's status (end-13).
+        hashing. A broken connection or a 416 resumes from the upload's status (end-13). ``session``
+        uploads into a session the registry already opened (a mount answered 202) instead of a new one.
         """
         return await upload_blob(self._ctx, self._uploads, self, source, digest, size=size,
                                  chunk_size=chunk_size, media_type=media_type, resumes=resumes,
-                                 progress=progress)
+                                 progress=progress, session=session)
 

@@ -36,13 +36,15 @@ async def _copy_blob(src: AsyncRepository, dst: AsyncRepository, desc: Descripto
     if await dst.blobs.exists(desc.digest):
         report.skipped += 1
         return
+    session: UploadSession | None = None
     if src.client.base_url == dst.client.base_url and src.name != dst.name:
         answer = await dst.blobs.mount(desc.digest, src.name, size=desc.size)
         if not isinstance(answer, UploadSession):
             report.mounted += 1
             return
-        await dst.uploads.cancel(answer)
-    await dst.blobs.upload(src.blobs.open(desc.digest, size=desc.size), desc.digest, size=desc.size)
+        session = answer
+    await dst.blobs.upload(src.blobs.open(desc.digest, size=desc.size), desc.digest, size=desc.size,
+                           session=session)
     report.streamed += 1
     report.bytes_streamed += desc.size
 
