@@ -19,11 +19,11 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from ..errors import ErrorDetail, RegistryError, TransportError, error_class_for, redact_url
+from ..errors import DeniedError, ErrorDetail, RegistryError, TransportError, error_class_for, redact_url
 from ..reference import is_local_host
 from .auth import Authenticator
 from .credentials import Credentials
-from .headers import parse_ratelimit, parse_retry_after
+from .headers import parse_ratelimit, parse_retry_after, parse_www_authenticate
 
 log = logging.getLogger("ocinb.http")
 
@@ -127,6 +127,12 @@ class HttpCore:
 
     def __repr__(self) -> str:
         return f"<HttpCore {self.base_url} credentials={self._credentials!r}>"
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether the core holds no credentials at all."""
+        c = self._credentials
+        return c is None or not (c.has_basic or c.identity_token)
 
     def _ensure(self) -> tuple[httpx.AsyncClient, Authenticator, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
@@ -284,7 +290,7 @@ class HttpCore:
         """
         resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, body=body, params=params)
         if resp.status_code not in tuple(expect):
-            await raise_for_status(resp)
+            await raise_for_status(resp, anonymous=self.anonymous)
         url = str(resp.request.url)
         chunks: list[bytes] = []
         total = 0
@@ -309,7 +315,7 @@ class HttpCore:
         resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, params=params)
         try:
             if resp.status_code not in tuple(expect):
-                await raise_for_status(resp)
+                await raise_for_status(resp, anonymous=self.anonymous)
             yield resp
         finally:
             await resp.aclose()
@@ -320,7 +326,7 @@ def _short(exc: BaseException) -> str:
     return redact_url(text) if "://" in text else text[:300]
 
 
-async def raise_for_status(resp: httpx.Response) -> None:
+async def raise_for_status(resp: httpx.Response, *, anonymous: bool = False) -> None:
     """Read (a bounded part of) an error response and raise the matching :class:`RegistryError`."""
     raw = b""
     try:
@@ -334,12 +340,15 @@ async def raise_for_status(resp: httpx.Response) -> None:
     finally:
         await resp.aclose()
     raise error_from_response(resp.status_code, resp.request.method, str(resp.request.url), raw,
-                              dict(resp.headers))
+                              dict(resp.headers), anonymous=anonymous)
 
 
 def error_from_response(status: int, method: str, url: str, raw: bytes,
-                        headers: Mapping[str, str]) -> RegistryError:
-    """Build the error for a failed exchange, parsing an OCI error body when there is one."""
+                        headers: Mapping[str, str], *, anonymous: bool = False) -> RegistryError:
+    """Build the error for a failed exchange, parsing an OCI error body when there is one.
+
+    A 401 with ``error="insufficient_scope"`` becomes a :class:`DeniedError` unless ``anonymous``.
+    """
     errors: list[ErrorDetail] = []
     text = raw.decode("utf-8", "replace")
     try:
@@ -355,8 +364,22 @@ def error_from_response(status: int, method: str, url: str, raw: bytes,
     elif isinstance(data, dict) and ("error" in data or "message" in data):
         errors.append(ErrorDetail(str(data.get("code") or data.get("error") or "UNKNOWN")[:100],
                                   str(data.get("message") or data.get("error_description") or "")[:1000]))
+    cls = error_class_for(status)
+    if status == 401:
+        refused = [c for c in parse_www_authenticate(str(headers.get("www-authenticate") or headers.get(
+            "WWW-Authenticate") or "")) if c.error == "insufficient_scope"]
+        if refused:
+            # A token was sent and the registry wants more than it grants: with credentials that is a
+            # permission problem (DeniedError); without, the credentials are missing (UnauthorizedError).
+            needed = " ".join(refused[0].scopes) or "a wider scope"
+            if anonymous:
+                errors.insert(0, ErrorDetail("UNAUTHORIZED", f"insufficient_scope: anonymous access is not granted "
+                                             f"{needed}; pass credentials"))
+            else:
+                cls = DeniedError
+                errors.insert(0, ErrorDetail("DENIED", f"insufficient_scope: the credentials are not granted {needed}"))
     keep = {k.lower(): v for k, v in headers.items()
             if k.lower() in ("retry-after", "www-authenticate", "docker-distribution-api-version",
                              "ratelimit-limit", "ratelimit-remaining", "content-type")}
     body = "" if errors else " ".join(text.split())[:500]
-    return error_class_for(status)(status, method, url, errors, body, keep)
+    return cls(status, method, url, errors, body, keep)
