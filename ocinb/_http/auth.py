@@ -80,6 +80,7 @@ class Authenticator:
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
         self._locks: dict[tuple[str, str, tuple[str, ...]], asyncio.Lock] = {}
         self._refresh_token: str | None = credentials.identity_token if credentials else None
+        self._no_post: set[str] = set()
         self.token_requests = 0
 
     def __repr__(self) -> str:
@@ -173,11 +174,12 @@ class Authenticator:
     async def _fetch(self, realm: str, service: str | None, scopes: tuple[str, ...]) -> _Token:
         self._check_realm(realm)
         creds = self._credentials
-        if self._refresh_token:
+        if self._refresh_token and realm not in self._no_post:
             resp = await self._post(realm, service, scopes, {
                 "grant_type": "refresh_token", "refresh_token": self._refresh_token})
             if resp.status_code not in (404, 405):
                 return self._parse(resp, realm)
+            self._no_post.add(realm)
         params: list[tuple[str, str]] = []
         if service:
             params.append(("service", service))
