@@ -1,0 +1,240 @@
+"""Authentication against the real registry: htpasswd Basic and token auth, sync and async."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import test_endpoints as _endpoints
+from _fakeregistry import BlobMirror, FakeRegistry
+from _tokenserver import TokenServer
+from conftest import ALICE, READER, _start
+from test_endpoints import MakeClient, push_image
+
+from ocinb.digest import Digest
+from ocinb.errors import DeniedError, RegistryError, UnauthorizedError
+from ocinb.testing import LocalRegistry
+
+mode = _endpoints.mode
+make_client = _endpoints.make_client
+
+
+def token_gets(server: TokenServer) -> list[Any]:
+    """The token server's successful requests so far."""
+    return [r for r in server.requests if r.status == 200]
+
+
+@pytest.fixture(scope="module")
+def short_token_server() -> Iterator[TokenServer]:
+    """A token server with 2-second tokens and no OAuth2 POST support."""
+    server = TokenServer(users=dict([ALICE, READER]), expires_in=2, post_supported=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def short_token_registry(short_token_server: TokenServer) -> Iterator[LocalRegistry]:
+    """A real registry trusting `short_token_server` (distribution grants 60 s leeway on exp)."""
+    reg = _start(LocalRegistry(token_auth=short_token_server.settings()))
+    yield reg
+    reg.stop()
+
+
+def test_basic_push_pull(make_client: MakeClient, basic_registry: LocalRegistry, basic_credentials: tuple[str, str],
+                         repo_name: str) -> None:
+    user, password = basic_credentials
+    client = make_client(basic_registry.address, username=user, password=password)
+    assert client.ping().auth_scheme == "basic"
+    repo = client.repo(repo_name)
+    _c, layers, manifest = push_image(repo, "v1", repo_name)
+    assert repo.manifests.get("v1").data == manifest
+    assert repo.blobs.get(str(Digest.of(layers[0]))) == layers[0]
+    assert repo.tags.list() == ["v1"]
+
+
+def test_basic_without_credentials(make_client: MakeClient, basic_registry: LocalRegistry, repo_name: str) -> None:
+    client = make_client(basic_registry.address)
+    with pytest.raises(UnauthorizedError) as err:
+        client.repo(repo_name).tags.list()
+    assert err.value.status == 401 and err.value.code == "UNAUTHORIZED"
+    with pytest.raises(UnauthorizedError):
+        client.ping()
+
+
+def test_basic_wrong_password_not_leaked(make_client: MakeClient, basic_registry: LocalRegistry,
+                                         repo_name: str) -> None:
+    secret = "Wr0ng-Passw0rd-XYZZY"
+    client = make_client(basic_registry.address, username="alice", password=secret)
+    basic_registry.reset_request_count()
+    with pytest.raises(UnauthorizedError) as err:
+        client.repo(repo_name).tags.list()
+    exc = err.value
+    for text in (str(exc), repr(exc), str(exc.headers), repr(client), repr(client.aio) if hasattr(client, "aio")
+                 else ""):
+        assert secret not in text
+    # One anonymous try, one with the (refused) credentials: no loop.
+    assert basic_registry.request_count("GET", "/tags/list") == 2
+
+
+def test_token_push_pull_and_cache(make_client: MakeClient, token_registry: LocalRegistry,
+                                   token_server: TokenServer, repo_name: str) -> None:
+    user, password = ALICE
+    client = make_client(token_registry.address, username=user, password=password)
+    repo = client.repo(repo_name)
+    _c, layers, manifest = push_image(repo, "v1", repo_name)
+    repo = make_client(token_registry.address, username=user, password=password).repo(repo_name)
+    token_server.clear()
+    for _ in range(5):
+        assert repo.tags.list() == ["v1"]
+        assert repo.manifests.get("v1").data == manifest
+        assert repo.blobs.get(str(Digest.of(layers[0]))) == layers[0]
+    fetched = token_gets(token_server)
+    assert len(fetched) == 1, [r.scopes for r in fetched]
+    assert fetched[0].scopes == [f"repository:{repo_name}:pull"]
+    assert fetched[0].basic_auth and fetched[0].username == "alice"
+    # More pushes to the same repo reuse the push token.
+    token_server.clear()
+    repo.blobs.upload(b"another " + repo_name.encode())
+    repo.blobs.upload(b"and another " + repo_name.encode())
+    assert len(token_gets(token_server)) == 1
+    assert token_gets(token_server)[0].scopes == [f"repository:{repo_name}:pull,push"]
+
+
+def test_token_reader_cannot_push(make_client: MakeClient, token_registry: LocalRegistry,
+                                  token_server: TokenServer, repo_name: str) -> None:
+    user, password = READER
+    client = make_client(token_registry.address, username=user, password=password)
+    repo = client.repo(repo_name)
+    client.ping()
+    token_registry.reset_request_count()
+    token_server.clear()
+    with pytest.raises((DeniedError, UnauthorizedError)) as err:
+        repo.uploads.start()
+    assert isinstance(err.value, DeniedError) and err.value.status == 401
+    assert "insufficient_scope" in str(err.value) and f"repository:{repo_name}:pull,push" in str(err.value)
+    # The challenge was known from the ping: one token, one refused POST, no retry loop.
+    assert token_registry.request_count("POST", "/blobs/uploads/") == 1
+    assert len(token_server.requests) == 1
+    # A fresh client: anonymous POST → challenge → token → refused POST; then it stops.
+    fresh = make_client(token_registry.address, username=user, password=password).repo(repo_name)
+    token_registry.reset_request_count()
+    token_server.clear()
+    with pytest.raises(DeniedError):
+        fresh.uploads.start()
+    assert token_registry.request_count("POST", "/blobs/uploads/") == 2
+    assert len(token_server.requests) == 1
+    # Pulling is still allowed for the reader.
+    assert fresh.blobs.exists("sha256:" + "0" * 64) is False
+
+
+def test_token_mount_scopes(make_client: MakeClient, token_registry: LocalRegistry, token_server: TokenServer,
+                            repo_name: str) -> None:
+    user, password = ALICE
+    client = make_client(token_registry.address, username=user, password=password)
+    src, dst = f"{repo_name}-src", f"{repo_name}-dst"
+    data = b"mount with tokens " + repo_name.encode()
+    digest = str(client.repo(src).blobs.upload(data).digest)
+    token_server.clear()
+    mounted = client.repo(dst).blobs.mount(digest, from_repo=src)
+    assert mounted.digest == digest
+    scope_params = [[v for k, v in r.query if k == "scope"] for r in token_gets(token_server)]
+    assert any(f"repository:{dst}:pull,push" in p and f"repository:{src}:pull" in p for p in scope_params), \
+        scope_params
+    assert client.repo(dst).blobs.get(digest) == data
+
+
+def test_token_catalog_scope(make_client: MakeClient, token_registry: LocalRegistry, token_server: TokenServer,
+                             repo_name: str) -> None:
+    user, password = ALICE
+    client = make_client(token_registry.address, username=user, password=password)
+    push_image(client.repo(repo_name), "v1", repo_name)
+    token_server.clear()
+    assert repo_name in client.catalog()
+    assert [r.scopes for r in token_gets(token_server)] == [["registry:catalog:*"]]
+
+
+def test_token_anonymous_refused(make_client: MakeClient, token_registry: LocalRegistry, repo_name: str) -> None:
+    client = make_client(token_registry.address)
+    with pytest.raises(UnauthorizedError):
+        client.repo(repo_name).tags.list()
+
+
+def test_token_wrong_password(make_client: MakeClient, token_registry: LocalRegistry, repo_name: str) -> None:
+    secret = "not-alices-Password-77"
+    client = make_client(token_registry.address, username="alice", password=secret)
+    with pytest.raises(UnauthorizedError) as err:
+        client.repo(repo_name).tags.list()
+    assert secret not in str(err.value) and secret not in repr(err.value)
+
+
+def test_oauth2_refresh_token_post(make_client: MakeClient, token_registry: LocalRegistry,
+                                   token_server: TokenServer, repo_name: str) -> None:
+    refresh = token_server.new_refresh_token("alice")
+    client = make_client(token_registry.address, token=refresh)
+    repo = client.repo(repo_name)
+    token_server.clear()
+    _c, _l, manifest = push_image(repo, "v1", repo_name)
+    assert repo.manifests.get("v1").data == manifest
+    methods = {(r.method, r.grant_type) for r in token_server.requests}
+    assert methods == {("POST", "refresh_token")}
+    assert all(r.status == 200 for r in token_server.requests)
+    assert refresh not in repr(client)
+
+
+def test_oauth2_falls_back_to_get(make_client: MakeClient, short_token_registry: LocalRegistry,
+                                  short_token_server: TokenServer, repo_name: str) -> None:
+    """The token server answers POST with 404: the client uses GET with its Basic credentials."""
+    refresh = short_token_server.new_refresh_token("alice")
+    user, password = ALICE
+    client = make_client(short_token_registry.address, username=user, password=password, token=refresh)
+    short_token_server.clear()
+    push_image(client.repo(repo_name), "v1", repo_name)
+    posts = [r for r in short_token_server.requests if r.method == "POST"]
+    gets = [r for r in short_token_server.requests if r.method == "GET"]
+    assert gets and all(r.status == 200 for r in gets)
+    assert all(r.status == 404 for r in posts)
+    assert len(posts) == 1, "a realm that refused POST once is not asked again"
+    assert len(gets) >= 2  # pull and push scopes
+
+
+def test_short_lived_token_refreshed(make_client: MakeClient, short_token_registry: LocalRegistry,
+                                     short_token_server: TokenServer, repo_name: str) -> None:
+    user, password = ALICE
+    client = make_client(short_token_registry.address, username=user, password=password)
+    push_image(client.repo(repo_name), "v1", repo_name)
+    repo = make_client(short_token_registry.address, username=user, password=password).repo(repo_name)
+    short_token_server.clear()
+    repo.tags.list()
+    repo.tags.list()
+    assert len(token_gets(short_token_server)) == 1
+    time.sleep(2.1)
+    repo.tags.list()
+    assert len(token_gets(short_token_server)) == 2
+
+
+@pytest.mark.parametrize("scheme", ["basic", "bearer"])
+def test_redirect_drops_authorization(make_client: MakeClient, scheme: str) -> None:
+    """The fake is needed: distribution's filesystem driver never redirects blob GETs."""
+    kwargs: dict[str, Any] = {"basic_auth": ("u", "p")} if scheme == "basic" else {"bearer": {"service": "fake"}}
+    with FakeRegistry(**kwargs) as fake, BlobMirror(fake) as mirror:
+        fake.redirect_blobs_to = mirror.url
+        data = b"redirected blob bytes"
+        digest = fake.put_blob("r/a", data)
+        client = make_client(fake.address, username="u", password="p")
+        assert client.repo("r/a").blobs.get(digest) == data
+        assert mirror.count("GET") == 1
+        assert all("authorization" not in {k.lower() for k in r.headers} for r in mirror.requests)
+        sent = [r for r in fake.requests if r.path.startswith("/v2/r/a/blobs/")]
+        assert sent and sent[-1].headers.get("Authorization")
+        assert client.stats.redirects == 1
+
+
+def test_registry_error_has_no_credentials(make_client: MakeClient, basic_registry: LocalRegistry) -> None:
+    secret = "leaky-Secret-123"
+    client = make_client(basic_registry.address, username="alice", password=secret)
+    with pytest.raises(RegistryError) as err:
+        client.catalog()
+    assert secret not in f"{err.value} {err.value!r} {err.value.headers} {err.value.body}"
