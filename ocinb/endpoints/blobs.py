@@ -25,7 +25,6 @@ from ._base import RepoContext
 from ._uploader import Source, upload_blob
 from .uploads import OCTET, Uploads, UploadSession, _session_from
 
-CHUNK = 1024 * 1024
 DEFAULT_RESUMES = 5
 
 class BlobStream:
@@ -33,11 +32,12 @@ class BlobStream:
 
     The digest (and the size, when known) is checked as the last chunk arrives; a mismatch raises
     :class:`~ocinb.errors.DigestMismatchError`. A dropped connection resumes with ``Range: bytes=N-``
-    up to ``resumes`` times.
+    up to ``resumes`` times. Chunks come as the network delivers them unless ``chunk_size`` is set
+    (re-chunking buffers, and a cut loses the buffered part, which is then fetched again).
     """
 
     def __init__(self, ctx: RepoContext, digest: str, *, size: int | None = None,
-                 resumes: int = DEFAULT_RESUMES, chunk_size: int = CHUNK) -> None:
+                 resumes: int = DEFAULT_RESUMES, chunk_size: int | None = None) -> None:
         self._ctx = ctx
         self.digest = str(Digest.parse(digest))
         self.size = size
@@ -99,7 +99,7 @@ class Blobs:
         return bytes(out)
 
     def open(self, digest: str, *, size: int | None = None, resumes: int = DEFAULT_RESUMES,
-             chunk_size: int = CHUNK) -> BlobStream:
+             chunk_size: int | None = None) -> BlobStream:
         """A streaming, verified, resumable reader of the blob (``async for chunk in repo.blobs.open(d)``)."""
         return BlobStream(self._ctx, digest, size=size, resumes=resumes, chunk_size=chunk_size)
 
