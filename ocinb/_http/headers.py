@@ -123,10 +123,11 @@ def parse_www_authenticate(value: str) -> list[Challenge]:
             s.pos += 1
             s.skip_ws()
             if s.peek() == '"':
+                opened = s.pos
                 try:
                     val = s.quoted()
                 except HeaderParseError:
-                    val = value[s.pos + 1 :]
+                    val = value[opened + 1 :]
                     s.pos = len(value)
             elif s.peek() in ("", ","):
                 # token68 with trailing '=' padding, e.g. "Negotiate abc=="
