@@ -527,3 +527,15 @@ def test_warning_and_rate_limit(make_client: MakeClient) -> None:
         assert client.rate_limit.limit == 100
         assert client.rate_limit.remaining == 49
         assert client.rate_limit.window_seconds == 21600
+
+
+def test_upload_status_one_byte(make_client: MakeClient, registry: LocalRegistry, repo_name: str) -> None:
+    """Distribution reports both an empty and a one-byte upload as ``Range: 0-0``: the client must not lose a byte."""
+    repo = make_client(registry.address).repo(repo_name)
+    session = repo.uploads.patch(repo.uploads.start(), b"Z", length=1)
+    assert session.offset == 1
+    status = repo.uploads.status(session)
+    assert status.offset == 1
+    session = repo.uploads.patch(status, b"YX", length=2)
+    assert repo.uploads.finish(session, str(Digest.of(b"ZYX"))).size == 3
+    assert repo.blobs.get(str(Digest.of(b"ZYX"))) == b"ZYX"

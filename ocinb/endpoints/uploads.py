@@ -116,8 +116,14 @@ class Uploads:
         value = reply.headers.get("range")
         end = parse_range_end(value)
         updated = session.with_reply(reply)
-        # "0-0" is how distribution reports an empty upload; read it as nothing held.
-        offset = 0 if end is None or (end == 0 and value is not None and value.strip().endswith("0-0")) else end + 1
+        if end is None:
+            offset = 0
+        elif end == 0:
+            # Distribution answers "0-0" both for an empty upload and for one holding a single byte:
+            # trust what this session knew (nothing sent → 0, at least one byte acknowledged → 1).
+            offset = min(session.offset, 1)
+        else:
+            offset = end + 1
         return UploadSession(updated.repository, updated.location, offset, updated.min_chunk)
 
     async def cancel(self, session: UploadSession) -> None:
