@@ -8,7 +8,14 @@ import httpx
 
 from .. import media_types as mt
 from ..digest import Digest, is_digest, verify_bytes
-from ..errors import DigestMismatchError, InvalidDigestError, ManifestError
+from ..errors import (
+    DigestMismatchError,
+    ErrorDetail,
+    InvalidDigestError,
+    ManifestError,
+    RegistryError,
+    UnsupportedError,
+)
 from ..manifest import Manifest
 from ..models import Descriptor, ImageIndex, ImageManifest
 from ..reference import validate_tag
@@ -143,6 +150,15 @@ class Manifests:
     async def delete(self, ref: str) -> None:
         """end-9 DELETE by digest (tags: many registries, distribution 2.8 included, answer 400)."""
         ref = check_reference(ref)
-        await self._ctx.core.request("DELETE", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.delete,
-                                     expect=(202, 200, 204))
+        try:
+            await self._ctx.core.request("DELETE", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.delete,
+                                         expect=(202, 200, 204))
+        except RegistryError as exc:
+            if exc.status not in (400, 405) or isinstance(exc, UnsupportedError):
+                raise
+            # The server's own codes stay first (distribution says DIGEST_INVALID for a tag).
+            hint = ("this registry cannot delete by tag; delete the digest instead" if not is_digest(ref)
+                    else "this registry does not allow deleting manifests")
+            raise UnsupportedError(exc.status, exc.method, exc.url, [*exc.errors, ErrorDetail("UNSUPPORTED", hint)],
+                                   exc.body, exc.headers) from None
 
