@@ -540,3 +540,24 @@ def test_upload_status_one_byte(make_client: MakeClient, registry: LocalRegistry
     session = repo.uploads.patch(status, b"YX", length=2)
     assert repo.uploads.finish(session, str(Digest.of(b"ZYX"))).size == 3
     assert repo.blobs.get(str(Digest.of(b"ZYX"))) == b"ZYX"
+
+
+def test_referrers_native_api_survives_unknown_repo(make_client: MakeClient) -> None:
+    """The fake is needed for the native referrers API. A JSON ``NAME_UNKNOWN`` 404 for one repository
+    says nothing about the API: it must not switch the API off for the whole registry."""
+    with FakeRegistry(referrers_api=True) as fake:
+        subject_raw = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}).encode()
+        subject = fake.put_manifest("r/a", "v1", subject_raw)
+        art = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "artifactType": "application/x-sig",
+               "config": {"mediaType": mt.OCI_EMPTY, "digest": str(Digest.of(b"{}")), "size": 2}, "layers": [],
+               "subject": {"mediaType": mt.OCI_INDEX, "digest": subject, "size": len(subject_raw)}}
+        art_digest = fake.put_manifest("r/a", str(Digest.of(json.dumps(art).encode())), art)
+        client = make_client(fake.address)
+        fake.fail_next(1, 404, body=json.dumps({"errors": [{"code": "NAME_UNKNOWN", "message": "no such repo"}]}),
+                       headers={"Content-Type": "application/json"},
+                       match=lambda method, path: "/referrers/" in path)
+        assert client.repo("r/missing").referrers.list(subject) == []
+        found = client.repo("r/a").referrers.list(subject)
+        assert [d.digest for d in found] == [art_digest]
+        assert client.repo("r/a").referrers.api_supported is True
+        assert fake.count("GET", "/v2/r/a/referrers/") == 1

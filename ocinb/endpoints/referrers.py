@@ -20,6 +20,16 @@ def fallback_tag(digest: str) -> str:
     return f"{d.algorithm}-{d.encoded}"[:128]
 
 
+def _is_name_unknown(body: bytes) -> bool:
+    """Whether an error body is an OCI error whose code is ``NAME_UNKNOWN``."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    return isinstance(errors, list) and any(isinstance(e, dict) and e.get("code") == "NAME_UNKNOWN" for e in errors)
+
+
 class Referrers:
     """``repo.referrers``: what points at a manifest through ``subject``.
 
@@ -49,7 +59,9 @@ class Referrers:
             ctype = mt.strip_params(reply.headers.get("content-type", ""))
             if reply.status == 404 or (first and ctype != mt.OCI_INDEX):
                 if first:
-                    self._ctx.core.capabilities["referrers_api"] = False
+                    # An OCI NAME_UNKNOWN is about this repository, not about the API: remember nothing.
+                    if not (reply.status == 404 and _is_name_unknown(reply.content)):
+                        self._ctx.core.capabilities["referrers_api"] = False
                     return
                 break
             first = False
