@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,3 +239,34 @@ def test_registry_error_has_no_credentials(make_client: MakeClient, basic_regist
     with pytest.raises(RegistryError) as err:
         client.catalog()
     assert secret not in f"{err.value} {err.value!r} {err.value.headers} {err.value.body}"
+
+
+def test_token_ping_and_streamed_body_after_token(make_client: MakeClient, token_registry: LocalRegistry,
+                                                  token_server: TokenServer, repo_name: str,
+                                                  tmp_path: Path) -> None:
+    """A streamed (file) body is sent once, with the token already in hand: never a 401'd PUT."""
+    user, password = ALICE
+    client = make_client(token_registry.address, username=user, password=password)
+    assert client.ping().auth_scheme == "bearer"
+    src = tmp_path / "big.bin"
+    src.write_bytes(bytes(range(256)) * 4096)  # 1 MiB: POST then a streamed PUT
+    token_registry.reset_request_count()
+    desc = client.repo(repo_name).blobs.upload(src)
+    assert desc.size == src.stat().st_size
+    assert token_registry.request_count("PUT", "/blobs/uploads/") == 1
+    assert client.repo(repo_name).blobs.get(str(desc.digest)) == src.read_bytes()
+
+
+def test_expired_token_is_refetched(make_client: MakeClient) -> None:
+    """The fake is needed to expire tokens server-side before the client thinks they expire."""
+    with FakeRegistry(bearer={"service": "fake", "expires_in": 300}) as fake:
+        digest = fake.put_blob("r/a", b"payload")
+        client = make_client(fake.address)
+        repo = client.repo("r/a")
+        assert repo.blobs.get(digest) == b"payload"
+        tokens_before = fake.count("GET", "/token")
+        fake.expire_tokens()
+        fake.reset_log()
+        assert repo.blobs.get(digest) == b"payload"
+        assert fake.count("GET", "/token") == 1 and tokens_before == 1
+        assert fake.count("GET", "/v2/r/a/blobs/") == 2  # refused once (invalid_token), then served
