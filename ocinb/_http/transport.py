@@ -21,7 +21,7 @@ import httpx
 
 from ..errors import DeniedError, ErrorDetail, RegistryError, TransportError, error_class_for, redact_url
 from ..reference import is_local_host
-from .auth import Authenticator
+from .auth import Authenticator, normalize_scopes
 from .credentials import Credentials
 from .headers import parse_ratelimit, parse_retry_after, parse_www_authenticate
 
@@ -371,7 +371,7 @@ def error_from_response(status: int, method: str, url: str, raw: bytes,
         if refused:
             # A token was sent and the registry wants more than it grants: with credentials that is a
             # permission problem (DeniedError); without, the credentials are missing (UnauthorizedError).
-            needed = " ".join(refused[0].scopes) or "a wider scope"
+            needed = " ".join(normalize_scopes(refused[0].scopes)) or "a wider scope"
             if anonymous:
                 errors.insert(0, ErrorDetail("UNAUTHORIZED", f"insufficient_scope: anonymous access is not granted "
                                              f"{needed}; pass credentials"))
