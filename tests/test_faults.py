@@ -133,11 +133,6 @@ def test_50_of_50_cut_downloads_resume_with_range(
     assert all(cut_at[d] - 4 * KIB < start <= cut_at[d] for d, start in starts.items())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: BlobStream reads resp.aiter_bytes(1 MiB) and loses the bytes buffered before a drop, "
-    "so blobs.download() restarts from 0 (or the last MiB boundary) instead of the cut",
-)
 def test_download_resumes_from_the_cut_not_from_zero(
     registry: LocalRegistry, proxy: FaultProxy, repo_name: str, tmp_path: Path
 ) -> None:
@@ -250,11 +245,6 @@ def test_resume_impossible_stream_is_a_clear_error(
     _check_impossible(registry, repo_name, tmp_path, mode, "open")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: BlobStream's 1 MiB aiter_bytes buffer drops the received bytes, so download() never "
-    "resumes with Range (it silently restarts at 0) and the impossible-resume path is unreachable",
-)
 @pytest.mark.parametrize("mode", ["refuse", "ignore"])
 def test_resume_impossible_download_is_clear_and_leaves_no_file(
     registry: LocalRegistry, repo_name: str, tmp_path: Path, mode: str
