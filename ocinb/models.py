@@ -209,7 +209,7 @@ class Descriptor(OCIModel):
 
     media_type: str = Field(alias="mediaType")
     digest: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=2**63 - 1, strict=True)
     urls: list[str] | None = None
     annotations: dict[str, str] | None = None
     data: str | None = None

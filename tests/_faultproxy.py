@@ -463,6 +463,7 @@ class FaultProxy(ServerBase):
             return
         if chunked_out:
             handler.wfile.write(b"0\r\n\r\n")
+        resp.close()
         if resp.will_close:
             self._drop_upstream(handler)
 

@@ -195,12 +195,7 @@ CASES: dict[str, tuple[bytes, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-        "bug: models.Descriptor.size accepts 10**30 (no int64 bound); frames.layers_frame then raises "
-        "pandas OverflowError"))) if c == "absurd-size" else c
-    for c in CASES
-])
+@pytest.mark.parametrize("case", list(CASES))
 def test_hostile_manifests_raise_only_documented_errors(fake: FakeRegistry, tmp_path: Path, case: str) -> None:
     """Crafted manifests through get, parse, resolve, config, inspect and the frames: OcinbError or success,
     and whatever renders is escaped."""
