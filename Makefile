@@ -25,6 +25,14 @@ test: system-deps install
 	$(BIN)/ruff check ocinb tests
 	$(BIN)/python -m pytest -q
 
+demo: system-deps install
+	$(BIN)/pip install --quiet -e '.[demo]'
+	$(BIN)/python scripts/demo.py
+
+lab: system-deps install
+	$(BIN)/pip install --quiet -e '.[demo,lab]'
+	PYTHON=$(BIN)/python bash scripts/lab.sh
+
 fuzz: install
 	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests -k fuzz
 
