@@ -154,14 +154,15 @@ def _is_fallback_tag(tag: str) -> bool:
 
 
 async def tags_frame(client: AsyncClient, repository: str, *, resolve: bool = False,
-                     progress: bool | None = None) -> pd.DataFrame:
+                     progress: bool | None = None, referrer_tags: bool = False) -> pd.DataFrame:
     """One row per tag of ``repository``.
 
     Columns: ``tag``; with ``resolve=True`` also ``digest``, ``media_type``, ``size`` (manifest bytes,
-    Int64, <NA> when the tag vanished meanwhile), fetched concurrently with HEAD.
+    Int64, <NA> when the tag vanished meanwhile), fetched concurrently with HEAD. Referrers fallback
+    tags (``sha256-<hex>``) are left out unless ``referrer_tags=True``.
     """
     repo = client.repo(repository)
-    names = await repo.tags.list()
+    names = [t for t in await repo.tags.list() if referrer_tags or not _is_fallback_tag(t)]
     columns = dict(TAGS_COLUMNS) if resolve else {"tag": STR}
     rows: list[dict[str, Any]] = [{"tag": t} for t in names]
     if resolve:
@@ -437,10 +438,12 @@ def _parse(ref: str) -> tuple[AsyncClient, Reference]:
     return default_client(parsed.registry), parsed
 
 
-def tags(repo_ref: str, resolve: bool = False, *, progress: bool | None = None) -> pd.DataFrame:
+def tags(repo_ref: str, resolve: bool = False, *, progress: bool | None = None,
+         referrer_tags: bool = False) -> pd.DataFrame:
     """Tags of ``repo_ref`` (``ghcr.io/org/app``, ``node`` for Docker Hub); see :func:`tags_frame`."""
     client, parsed = _parse(repo_ref)
-    return run_sync(tags_frame(client, parsed.repository, resolve=resolve, progress=progress))
+    return run_sync(tags_frame(client, parsed.repository, resolve=resolve, progress=progress,
+                               referrer_tags=referrer_tags))
 
 
 def platforms(ref: str, *, progress: bool | None = None) -> pd.DataFrame:
