@@ -1,0 +1,124 @@
+"""The sync facade: blocking calls on ocinb's own loop thread, usable inside a running event loop (Jupyter)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import ocinb
+from ocinb import media_types as mt
+from ocinb._sync import loop_thread
+from ocinb.digest import Digest
+from ocinb.ops.cache import ContentCache
+from ocinb.testing import LocalRegistry
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContentCache:
+    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
+    return ContentCache(tmp_path / "cache")
+
+
+def seed(client: ocinb.Client, repo_name: str, tags: list[str]) -> str:
+    """Push one manifest under ``tags`` with the sync API; return its digest."""
+    repo = client.repo(repo_name)
+    config = b'{"architecture":"amd64","os":"linux"}'
+    repo.blobs.upload(config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": {
+        "mediaType": mt.OCI_CONFIG, "digest": str(Digest.of(config)), "size": len(config)}, "layers": []}).encode()
+    for tag in tags:
+        repo.manifests.put(tag, manifest)
+    return str(Digest.of(manifest))
+
+
+def test_sync_inside_running_loop(registry: LocalRegistry, repo_name: str, cache: ContentCache) -> None:
+    """What Jupyter needs: the blocking API called from a coroutine on a running loop."""
+
+    async def main() -> tuple[list[str], str, list[list[str]], bool]:
+        assert asyncio.get_running_loop().is_running()
+        client = ocinb.Client(registry.address, cache=cache, docker_config=False, environment=False)
+        digest = seed(client, repo_name, ["b", "a"])
+        repo = client.repo(repo_name)
+        tags = sorted(repo.tags.list())
+        got = str(repo.manifests.get("a").digest)
+        pages = [sorted(p) for p in repo.tags.pages()]
+        ok = repo_name in client.catalog()
+        client.close()
+        assert got == digest
+        return tags, got, pages, ok
+
+    tags, _digest, pages, in_catalog = asyncio.run(main())
+    assert tags == ["a", "b"] and pages == [["a", "b"]] and in_catalog
+
+
+def test_sync_types_and_iterators(registry: LocalRegistry, repo_name: str, cache: ContentCache) -> None:
+    with ocinb.Client(registry.address, cache=cache, docker_config=False, environment=False) as client:
+        assert isinstance(client.aio, ocinb.AsyncClient)
+        repo = client.repo(repo_name)
+        assert isinstance(repo, ocinb.Repository) and repo.name == repo_name
+        data = b"streamed through the sync iterator " * 1000
+        digest = str(repo.blobs.upload(data).digest)
+        stream = repo.blobs.open(digest, chunk_size=4096)
+        chunks = list(stream)
+        assert b"".join(chunks) == data and len(chunks) > 1
+        assert list(client.catalog_pages()) and repo_name in [n for p in client.catalog_pages() for n in p]
+        assert client.ping().status == 200
+        assert repo.blobs.exists(digest) is True
+        # Calls run on ocinb's loop thread, not the caller's.
+        assert loop_thread().thread is not threading.current_thread()
+
+
+def test_sync_from_many_threads(registry: LocalRegistry, repo_name: str, cache: ContentCache) -> None:
+    with ocinb.Client(registry.address, cache=cache, docker_config=False, environment=False) as client:
+        seed(client, repo_name, ["x", "y", "z"])
+        repo = client.repo(repo_name)
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: sorted(repo.tags.list()), range(16)))
+        assert results == [["x", "y", "z"]] * 16
+
+
+def test_sync_errors_propagate(registry: LocalRegistry, repo_name: str, cache: ContentCache) -> None:
+    with ocinb.Client(registry.address, cache=cache, docker_config=False, environment=False) as client:
+        with pytest.raises(ocinb.errors.NotFoundError) as err:
+            client.repo(repo_name).manifests.get("absent")
+        assert err.value.code == "NAME_UNKNOWN" or err.value.code == "MANIFEST_UNKNOWN"
+
+
+def test_async_client_second_loop(registry: LocalRegistry, cache: ContentCache) -> None:
+    client = ocinb.AsyncClient(registry.address, cache=cache, docker_config=False, environment=False)
+    assert asyncio.run(client.ping()).status == 200
+    with pytest.raises(RuntimeError) as err:
+        asyncio.run(client.ping())
+    message = str(err.value)
+    assert "event loop" in message and "ocinb.Client" in message
+
+
+def test_async_client_two_live_loops(registry: LocalRegistry, cache: ContentCache) -> None:
+    """Used from a second, concurrently running loop in another thread: a clear RuntimeError."""
+    client = ocinb.AsyncClient(registry.address, cache=cache, docker_config=False, environment=False)
+    errors: list[BaseException] = []
+
+    async def first() -> None:
+        await client.ping()
+        done = threading.Event()
+
+        def other() -> None:
+            try:
+                asyncio.run(client.repo("a/b").tags.list())
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=other).start()
+        await asyncio.to_thread(done.wait, 30)
+        await client.aclose()
+
+    asyncio.run(first())
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    assert "event loop" in str(errors[0])
