@@ -96,6 +96,7 @@ class _StatusBoard:
 
     def __init__(self) -> None:
         self.widget = ipywidgets.HTML(value="", layout=ipywidgets.Layout(min_height="1.5em"))
+        self.widget.add_class("ocinb-status")
         self._lock = threading.Lock()
         self._lines: dict[str, tuple[str, str]] = {}
 
@@ -273,6 +274,7 @@ class RepositoryPicker(_Picker):
         self.widget = ipywidgets.Combobox(
             value=value or "", options=[], placeholder="repository (type or pick)", ensure_option=False,
             continuous_update=False, description="repository", layout=ipywidgets.Layout(width="100%"))
+        self.widget.add_class("ocinb-repository-picker")
         self.widget.observe(self._on_widget_value, names="value")
         if load_catalog:
             self.refresh()
@@ -434,6 +436,7 @@ class PlatformPicker(_Picker):
         self.digest: str | None = None
         self.is_index = False
         self.widget = ipywidgets.Dropdown(options=[], description="platform", layout=ipywidgets.Layout(width="100%"))
+        self.widget.add_class("ocinb-platform-picker")
         self.widget.observe(self._on_widget_value, names="value")
         if upstream is not None:
             if upstream.ref:
@@ -535,6 +538,7 @@ class LayerPicker(_Picker):
         self.digest: str | None = None
         self.widget = ipywidgets.Select(options=[], rows=8, description="layers",
                                         layout=ipywidgets.Layout(width="100%"))
+        self.widget.add_class("ocinb-layer-picker")
         self.widget.observe(self._on_widget_value, names="value")
         if upstream is not None:
             self._upstream_changed()
@@ -631,6 +635,7 @@ class Explorer:
         self.client: AsyncClient = getattr(client, "aio", client)
         self.view: Any = None
         self.output = ipywidgets.Output(layout=ipywidgets.Layout(width="100%"))
+        self.output.add_class("ocinb-output")
         self.repository = RepositoryPicker(self.client, repository, load_catalog=load_catalog)
         self.tag = TagPicker(self.client, self.repository, value=tag)
         self.platform = PlatformPicker(self.client, self.tag, value=platform)
@@ -640,7 +645,7 @@ class Explorer:
         header = ipywidgets.HTML(
             value=f"<b>ocinb explorer</b> · <code>{html.escape(self.client.registry)}</code>")
         left = ipywidgets.VBox([self.repository.widget, self.tag.widget], layout=ipywidgets.Layout(width="40%"))
-        right = ipywidgets.VBox([self.platform.widget, self.layer.widget], layout=ipywidgets.Layout(width="60%"))
+        right = ipywidgets.VBox([self.platform.widget, self.layer.widget], layout=ipywidgets.Layout(width="58%"))
         self.widget = ipywidgets.VBox([header, ipywidgets.HBox([left, right]), self.status, self.output])
         self.widget.add_class("ocinb-explorer")
         self._loader._upstream_changed()
