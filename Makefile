@@ -4,11 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lab system-deps install lint bench fuzz clean
+.PHONY: test demo lab system-deps browser-deps install lint bench fuzz clean
 
-# Debian packages the tests and the demo need (the CNCF registry, a browser for the UI test).
+# Debian packages: the CNCF registry for everything, Chromium for the explorer's browser test.
 system-deps:
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh registry
+
+browser-deps:
+	@bash scripts/system-deps.sh browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +24,7 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check ocinb tests bench
 
-test: system-deps install
+test: system-deps browser-deps install
 	$(BIN)/ruff check ocinb tests
 	$(BIN)/python -m pytest -q
 

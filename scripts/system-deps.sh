@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Install the Debian packages ocinb's tests and demo use, when missing (needs root).
+# Install the Debian packages ocinb needs, when missing (needs root).
+# Groups: "registry" (the CNCF registry, Debian's docker-registry) and "browser" (Chromium, which
+# Playwright drives in the explorer's browser test; Playwright's own browser download is never used).
 set -euo pipefail
 want=()
-command -v docker-registry >/dev/null 2>&1 || want+=(docker-registry)
+for group in "${@:-registry}"; do
+  case "$group" in
+    registry) command -v docker-registry >/dev/null 2>&1 || want+=(docker-registry) ;;
+    browser) [ -x /usr/bin/chromium ] || want+=(chromium) ;;
+    *) echo "unknown group: $group (registry, browser)" >&2; exit 2 ;;
+  esac
+done
 if [ ${#want[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" != "0" ]; then
-  echo "missing Debian packages: ${want[*]}; run as root: apt-get install -y ${want[*]}" >&2
-  echo "(or run a registry yourself: docker run -d -p 5000:5000 registry:2 and set OCINB_REGISTRY)" >&2
+  echo "missing Debian packages: ${want[*]}; as root: apt-get update && apt-get install -y ${want[*]}" >&2
+  echo "(for the registry alone you can also run: docker run -d -p 5000:5000 registry:2)" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive

@@ -1,5 +1,5 @@
 """The explorer in a real browser: notebooks/04_explorer.ipynb served by Voila, driven by Playwright under
-Debian's chromium (``/usr/bin/chromium``; install it with ``scripts/browser-deps.sh``), against the local
+Debian's chromium (``/usr/bin/chromium``; install it with ``make browser-deps``), against the local
 registry. Picking a tag must update the view with the digest the tag resolves to."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def seed(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> I
 def voila(registry: LocalRegistry, seed: Seed, tmp_path: Path) -> Iterator[str]:
     """Voila serving the explorer notebook, its parameter cell pointed at the local registry by env vars."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; run scripts/browser-deps.sh as root", pytrace=False)
+        pytest.fail(f"{CHROMIUM} is missing; run `make browser-deps` as root", pytrace=False)
     port = _free_port()
     (tmp_path / "docker").mkdir()
     env = dict(os.environ, OCINB_REGISTRY=registry.address, OCINB_IMAGE=f"{seed.app}:multi",
