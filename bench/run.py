@@ -189,6 +189,24 @@ def case1(b: Bench, reg: LocalRegistry, tags: list[str]) -> None:
     else:
         b.note(case, "python-dxf not installed: skipped")
     _interleaved(b, case, clients, runs, warmup=1)
+    _target(b, case, "ocinb gather(repo.manifests.get)", 1.0, "no slower than curl's serial loop")
+
+
+def _target(b: Bench, case: str, client: str, max_ratio: float, text: str, max_growth: float | None = None) -> None:
+    """Note whether ``client`` meets its target in ``case`` (time ratio to the reference, RSS growth)."""
+    rows = {r["client"]: r for r in b.rows if r["case"] == case}
+    ref = next((r for r in rows.values() if r["reference"]), None)
+    row = rows.get(client)
+    if ref is None or row is None:
+        return
+    ratio = row["median_s"] / ref["median_s"]
+    ok = ratio <= max_ratio
+    msg = f"target for {client} ({text}): {ratio:.2f}× {ref['client']}"
+    if max_growth is not None and "rss_growth_mib" in row:
+        growth = max(row["rss_growth_mib"])
+        ok = ok and growth <= max_growth
+        msg += f", RSS growth {growth:.0f} MiB (limit {max_growth:.0f})"
+    b.note(case, f"{msg}: {'MET' if ok else 'MISSED'}")
 
 
 def _has(module: str) -> bool:
@@ -308,6 +326,7 @@ def case3(b: Bench, reg: LocalRegistry, big: Path, digest: str) -> None:
     else:
         b.note(case, "skopeo not installed: skipped")
     _interleaved(b, case, clients, runs, extra=extra)
+    _target(b, case, _label("ocinb"), 1.3, "≤ 1.3× curl | openssl", max_growth=64)
     b.note(case, "Python clients: time and RSS growth of the transfer alone, in a fresh process after imports; "
                  "curl and skopeo: whole process under GNU time (peak RSS is absolute).")
 
@@ -384,6 +403,8 @@ def case4(b: Bench, reg: LocalRegistry, big: Path, digest: str) -> None:
     if _has("dxf"):
         clients.append((_label("dxf", "push", None), py_worker("dxf", None), False))
     _interleaved(b, case, clients, runs, extra=extra)
+    _target(b, case, _label("ocinb", "push", None), 1.3, "≤ 1.3× curl, memory flat", max_growth=64)
+    _target(b, case, _label("ocinb", "push", chunk), 1.3, "≤ 1.3× curl, memory flat", max_growth=64)
     b.note(case, "every client gets the digest in advance (no hashing pass before the upload); each run pushes "
                  "into a new repository so the blob is really sent.")
 
