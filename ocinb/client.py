@@ -198,17 +198,18 @@ class AsyncClient:
         """The catalog page by page (an async iterator of lists)."""
         return catalog_pages(self._core, n, last)
 
-    async def tags(self, repository: str, *, resolve: bool = False) -> pd.DataFrame:
+    async def tags(self, repository: str, *, resolve: bool = False, progress: bool | None = None,
+                   referrer_tags: bool = False) -> pd.DataFrame:
         """DataFrame: one row per tag of ``repository`` (with ``resolve=True`` its digest, media type, size)."""
         from .frames import tags_frame
 
-        return await tags_frame(self, repository, resolve=resolve)
+        return await tags_frame(self, repository, resolve=resolve, progress=progress, referrer_tags=referrer_tags)
 
-    async def platforms(self, ref: str) -> pd.DataFrame:
+    async def platforms(self, ref: str, *, progress: bool | None = None) -> pd.DataFrame:
         """DataFrame: one row per index entry of ``ref`` (attestations flagged)."""
         from .frames import platforms_frame
 
-        return await platforms_frame(self, ref)
+        return await platforms_frame(self, ref, progress=progress)
 
     async def layers(self, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
         """DataFrame: one row per layer of ``ref`` for ``platform``, with the history step that made it."""
@@ -234,11 +235,12 @@ class AsyncClient:
 
         return await catalog_frame(self)
 
-    async def sizes(self, repository: str, tags: Sequence[str] | None = None) -> pd.DataFrame:
+    async def sizes(self, repository: str, tags: Sequence[str] | None = None, *,
+                    progress: bool | None = None) -> pd.DataFrame:
         """DataFrame: the size audit, tag × platform, with bytes unique and shared (deduplicated by layer)."""
         from .frames import sizes_frame
 
-        return await sizes_frame(self, repository, tags)
+        return await sizes_frame(self, repository, tags, progress=progress)
 
     async def inspect(self, ref: str, platform: str | Platform | None = None) -> Any:
         """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals)."""

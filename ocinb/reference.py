@@ -32,6 +32,8 @@ _TAG_RULE = "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
 def _repository_problem(name: str) -> str | None:
     if not name:
         return "repository is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"repository {name[:40]!r}… is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed"
     if _REPOSITORY.fullmatch(name):
         return None
     if name != name.lower() and _REPOSITORY.fullmatch(name.lower()):

@@ -94,7 +94,7 @@ def test_redirected_blob_gets_no_authorization_and_nothing_leaks(
     tokens = list(reg._tokens)
     with_auth = [r for r in mirror.requests if "authorization" in r.headers]
     secrets = [*basic_forms(USER, PASSWORD), *tokens, SIG]
-    # httpx's own URL logging of the signed query is covered (xfail) by the next test.
+    # httpx's own URL logging of the signed query is covered by the next test.
     ours = render_records(r for r in caplog.records if not r.name.startswith(("httpx", "httpcore")))
     theirs = render_records(r for r in caplog.records if r.name.startswith(("httpx", "httpcore")))
     found = leaks([*produced, *ours], secrets) + leaks(theirs, secrets[:-1])
@@ -106,11 +106,6 @@ def test_redirected_blob_gets_no_authorization_and_nothing_leaks(
     assert found == [], found[:3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: httpx logs every request URL at INFO ('HTTP Request: GET ...?sig=...'); ocinb does not redact "
-    "the pre-signed query of a redirect target in the httpx logger",
-)
 def test_signed_redirect_query_not_in_httpx_logs(
     mirror_registry: tuple[FakeRegistry, BlobMirror], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -26,6 +27,28 @@ from .credentials import Credentials
 from .headers import parse_ratelimit, parse_retry_after, parse_www_authenticate
 
 log = logging.getLogger("ocinb.http")
+
+
+_SECRET_PARAM = re.compile(
+    r"([?&](?:sig|signature|token|access_token|refresh_token|password|secret|se|sv|x-amz-signature|"
+    r"x-amz-credential|x-amz-security-token|x-goog-signature)=)[^&\s'\"]+",
+    re.IGNORECASE,
+)
+
+
+class _RedactURLs(logging.Filter):
+    """Mask signed query values in what httpx and httpcore log (redirect targets to storage carry them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_PARAM.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+for _name in ("httpx", "httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy"):
+    logging.getLogger(_name).addFilter(_RedactURLs())
 
 USER_AGENT = "ocinb/0.1 (+https://github.com/ocinb/ocinb)"
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -271,7 +294,9 @@ class HttpCore:
                     raise TransportError(
                         f"{method} {redact_url(url)}: {type(exc).__name__}: {_short(exc)}"
                     ) from None
-                if resp.status_code in self.retry.statuses and attempt < self.retry.retries:
+                # A status retry replays the request: only where that cannot apply it twice.
+                safe = method in _IDEMPOTENT or resp.status_code in (429, 503)
+                if resp.status_code in self.retry.statuses and safe and attempt < self.retry.retries:
                     wait = parse_retry_after(resp.headers.get("retry-after"))
                     if wait is None or wait <= self.retry.max_retry_after:
                         await resp.aclose()
