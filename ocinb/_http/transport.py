@@ -161,8 +161,9 @@ class HttpCore:
         loop = asyncio.get_running_loop()
         if self._loop is None or self._client is None:
             self._loop = loop
-            limits = httpx.Limits(max_connections=max(self.max_concurrency * 2, 16),
-                                  max_keepalive_connections=max(self.max_concurrency, 8))
+            # Every connection may stay alive: closing idle surplus only to reopen it costs more.
+            pool = max(self.max_concurrency * 2, 16)
+            limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
             self._client = httpx.AsyncClient(
                 verify=self._verify, timeout=self._timeout, limits=limits, follow_redirects=False,
                 transport=self._transport, headers={"User-Agent": self._user_agent}, trust_env=False,
@@ -272,39 +273,40 @@ class HttpCore:
     async def send(self, method: str, path_or_url: str, *, scopes: Iterable[str] = (),
                    headers: Mapping[str, str] | None = None, body: Body = None,
                    params: Any = None) -> httpx.Response:
-        """Send with retries; the response is returned unread (``stream``-mode) whatever its status."""
+        """Send with retries; the response is returned unread (``stream``-mode) whatever its status.
+
+        The caller holds the concurrency limit (:meth:`request` and :meth:`stream` do).
+        """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         scope_t = tuple(scopes)
-        _, _, limit = self._ensure()
         if callable(body) or (body is not None and not isinstance(body, bytes)):
             await self._ensure_auth_known(scope_t)
         attempt = 0
-        async with limit:
-            while True:
-                try:
-                    resp = await self._send_once(method, url, headers or {}, body, params, scope_t)
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    connect_only = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                    replayable = body is None or isinstance(body, bytes)
-                    if attempt < self.retry.retries and (connect_only or (method in _IDEMPOTENT and replayable)):
-                        await asyncio.sleep(self.retry.delay(attempt, None))
-                        attempt += 1
-                        self.stats.retries += 1
-                        continue
-                    raise TransportError(
-                        f"{method} {redact_url(url)}: {type(exc).__name__}: {_short(exc)}"
-                    ) from None
-                # A status retry replays the request: only where that cannot apply it twice.
-                safe = method in _IDEMPOTENT or resp.status_code in (429, 503)
-                if resp.status_code in self.retry.statuses and safe and attempt < self.retry.retries:
-                    wait = parse_retry_after(resp.headers.get("retry-after"))
-                    if wait is None or wait <= self.retry.max_retry_after:
-                        await resp.aclose()
-                        await asyncio.sleep(self.retry.delay(attempt, wait))
-                        attempt += 1
-                        self.stats.retries += 1
-                        continue
-                return resp
+        while True:
+            try:
+                resp = await self._send_once(method, url, headers or {}, body, params, scope_t)
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                connect_only = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+                replayable = body is None or isinstance(body, bytes)
+                if attempt < self.retry.retries and (connect_only or (method in _IDEMPOTENT and replayable)):
+                    await asyncio.sleep(self.retry.delay(attempt, None))
+                    attempt += 1
+                    self.stats.retries += 1
+                    continue
+                raise TransportError(
+                    f"{method} {redact_url(url)}: {type(exc).__name__}: {_short(exc)}"
+                ) from None
+            # A status retry replays the request: only where that cannot apply it twice.
+            safe = method in _IDEMPOTENT or resp.status_code in (429, 503)
+            if resp.status_code in self.retry.statuses and safe and attempt < self.retry.retries:
+                wait = parse_retry_after(resp.headers.get("retry-after"))
+                if wait is None or wait <= self.retry.max_retry_after:
+                    await resp.aclose()
+                    await asyncio.sleep(self.retry.delay(attempt, wait))
+                    attempt += 1
+                    self.stats.retries += 1
+                    continue
+            return resp
 
     async def request(self, method: str, path_or_url: str, *, scopes: Iterable[str] = (),
                       expect: Iterable[int] = (200,), headers: Mapping[str, str] | None = None,
@@ -313,31 +315,37 @@ class HttpCore:
 
         ``max_body`` bounds how much of a success body is read (a larger one raises ``SIZE_INVALID``).
         """
-        resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, body=body, params=params)
-        if resp.status_code not in tuple(expect):
-            await raise_for_status(resp, anonymous=self.anonymous)
-        url = str(resp.request.url)
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            async for chunk in resp.aiter_bytes():
-                total += len(chunk)
-                if max_body is not None and total > max_body:
-                    raise RegistryError(resp.status_code, method, url, [ErrorDetail(
-                        "SIZE_INVALID", f"response larger than the {max_body} bytes allowed")])
-                chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            raise TransportError(f"{method} {redact_url(url)}: {type(exc).__name__}: {_short(exc)}") from None
-        finally:
-            await resp.aclose()
+        async with self._ensure()[2]:  # held until the body is read, so the connection goes back warm
+            resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, body=body, params=params)
+            if resp.status_code not in tuple(expect):
+                await raise_for_status(resp, anonymous=self.anonymous)
+            url = str(resp.request.url)
+            chunks: list[bytes] = []
+            total = 0
+            try:
+                async for chunk in resp.aiter_bytes():
+                    total += len(chunk)
+                    if max_body is not None and total > max_body:
+                        raise RegistryError(resp.status_code, method, url, [ErrorDetail(
+                            "SIZE_INVALID", f"response larger than the {max_body} bytes allowed")])
+                    chunks.append(chunk)
+            except httpx.HTTPError as exc:
+                raise TransportError(f"{method} {redact_url(url)}: {type(exc).__name__}: {_short(exc)}") from None
+            finally:
+                await resp.aclose()
         return Reply(resp.status_code, resp.headers, b"".join(chunks), url, method)
 
     @asynccontextmanager
     async def stream(self, method: str, path_or_url: str, *, scopes: Iterable[str] = (),
                      expect: Iterable[int] = (200,), headers: Mapping[str, str] | None = None,
                      params: Any = None) -> AsyncIterator[httpx.Response]:
-        """Send and yield the response with its body unread; errors are raised before yielding."""
-        resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, params=params)
+        """Send and yield the response with its body unread; errors are raised before yielding.
+
+        The concurrency limit covers the exchange up to the headers only: a long body read must not hold
+        a slot that a request of the same registry (a copy's upload, say) may be waiting for.
+        """
+        async with self._ensure()[2]:
+            resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, params=params)
         try:
             if resp.status_code not in tuple(expect):
                 await raise_for_status(resp, anonymous=self.anonymous)
