@@ -36,6 +36,10 @@ lab: system-deps install
 	$(BIN)/pip install --quiet -e '.[demo,lab]'
 	PYTHON=$(BIN)/python bash scripts/lab.sh
 
+bench: system-deps install
+	bash scripts/bench-deps.sh
+	$(BIN)/python bench/run.py
+
 fuzz: install
 	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests -k fuzz
 
