@@ -355,8 +355,9 @@ async def sizes_frame(client: AsyncClient, repository: str, tags: Sequence[str] 
     """The size audit: one row per tag × platform (attestation entries and referrers fallback tags left out).
 
     Columns: ``tag``, ``platform``, ``digest`` (the image manifest), ``size`` (compressed: config + layers),
-    ``unique_size`` (bytes of blobs, config and layers, that no other row uses), ``shared_size``
-    (``size - unique_size``), ``layer_count``. Manifests and configs are fetched once per digest, concurrently.
+    ``unique_size`` (bytes of blobs, config and layers, that no other image uses; tags of one digest are one
+    image), ``shared_size`` (``size - unique_size``), ``layer_count``. Manifests and configs are fetched once
+    per digest, concurrently.
     """
     repo = client.repo(repository)
     if tags is None:
@@ -389,15 +390,16 @@ async def sizes_frame(client: AsyncClient, repository: str, tags: Sequence[str] 
 
     nested = await gather_progress([image_rows(t) for t in tags], progress=progress, desc="sizes")
     rows = [row for group in nested for row in group]
-    users: dict[str, set[int]] = {}
-    for i, row in enumerate(rows):
+    # Rows of the same manifest (two tags of one image) are one image: sharing is between distinct images.
+    users: dict[str, set[str]] = {}
+    for row in rows:
         for blob in [row["image"].config, *row["image"].layers]:
-            users.setdefault(blob.digest, set()).add(i)
-    for i, row in enumerate(rows):
+            users.setdefault(blob.digest, set()).add(row["digest"])
+    for row in rows:
         image: ImageManifest = row.pop("image")
         blobs = [image.config, *image.layers]
         size = sum(b.size for b in blobs)
-        unique = sum(b.size for b in blobs if users[b.digest] == {i})
+        unique = sum(b.size for b in blobs if users[b.digest] == {row["digest"]})
         row.update(size=size, unique_size=unique, shared_size=size - unique, layer_count=len(image.layers))
     return _provenance(_frame(rows, SIZES_COLUMNS), client, repository=repository)
 

@@ -306,7 +306,8 @@ def test_sizes_unique_and_shared(registry: LocalRegistry, repo_name: str, tmp_pa
     every = run(registry, tmp_path, lambda c: frames.sizes_frame(c, repo_name))
     assert sorted(every["tag"]) == ["a", "a-again", "b"]
     again = every.set_index("tag")
-    assert again.loc["a", "unique_size"] == 0 and again.loc["a-again", "unique_size"] == 0
+    # Two tags of one manifest are one image: what only that image uses is still its own.
+    assert again.loc["a", "unique_size"] == again.loc["a-again", "unique_size"] == images["a"].config.size + 5000
     assert again.loc["b", "unique_size"] == images["b"].config.size + 7000
 
 
@@ -318,7 +319,10 @@ def test_sizes_of_index_skip_attestations_and_fallback_tags(registry: LocalRegis
     assert list(index_rows["platform"]) == ["linux/amd64", "linux/arm64/v8"]
     assert list(index_rows["size"]) == [seeded.images[a]["manifest"].total_size for a in ("amd64", "arm64")]
     amd = df[df["tag"] == "1.0"].iloc[0]
-    assert amd["unique_size"] == 0
+    amd_image, arm_image = seeded.images["amd64"]["manifest"], seeded.images["arm64"]["manifest"]
+    arm_blobs = {b.digest for b in [arm_image.config, *arm_image.layers]}
+    own = sum(b.size for b in [amd_image.config, *amd_image.layers] if b.digest not in arm_blobs)
+    assert own > 0 and amd["unique_size"] == own
     arm_only = df[df["digest"] == seeded.images["arm64"]["digest"]]
     assert len(arm_only) == 2
 
