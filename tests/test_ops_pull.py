@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,6 @@ from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 pytestmark = pytest.mark.asyncio
-
-
-class Proxy(FaultProxy):
-    """FaultProxy with a fresh upstream connection per request (works around a keep-alive bug in
-    tests/_faultproxy.py ``_relay`` after ``Content-Length: 0`` answers)."""
-
-    def _upstream(self, handler: Any, fresh: bool = False) -> http.client.HTTPConnection:
-        return super()._upstream(handler, fresh=True)
 
 
 def _digest(data: bytes) -> str:
@@ -52,7 +43,7 @@ async def test_download_resumes_with_range(registry: LocalRegistry, repo_name: s
                                            tmp_path: Path) -> None:
     data = os.urandom(3_000_000)
     digest = await _push(registry, repo_name, data, cache)
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.cut_response_after(1_000_000, match=lambda m, p: m == "GET" and "/blobs/sha256" in p, times=2)
         async with client(proxy.address, cache) as c:
@@ -73,7 +64,7 @@ async def test_digest_mismatch_leaves_nothing(registry: LocalRegistry, repo_name
     data = os.urandom(500_000)
     digest = await _push(registry, repo_name, data, cache)
     folder = tmp_path / "dl"
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.flip_byte(123_456, match=lambda m, p: m == "GET" and "/blobs/sha256" in p)
         async with client(proxy.address, cache) as c:
@@ -95,7 +86,7 @@ async def test_resume_impossible_clear_error_nothing_left(registry: LocalRegistr
     data = os.urandom(2_000_000)
     digest = await _push(registry, repo_name, data, cache)
     folder = tmp_path / "dl"
-    proxy = Proxy(registry.url, range_mode=mode)  # type: ignore[arg-type]
+    proxy = FaultProxy(registry.url, range_mode=mode)  # type: ignore[arg-type]
     try:
         proxy.cut_response_after(700_000, match=lambda m, p: m == "GET" and "/blobs/sha256" in p)
         async with client(proxy.address, cache) as c:
@@ -113,7 +104,7 @@ async def test_download_resume_budget(registry: LocalRegistry, repo_name: str, c
                                       tmp_path: Path) -> None:
     data = os.urandom(1_000_000)
     digest = await _push(registry, repo_name, data, cache)
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.cut_response_after(100, match=lambda m, p: m == "GET" and "/blobs/sha256" in p, once=False)
         async with client(proxy.address, cache) as c:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import math
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _fakeregistry import FakeRegistry
@@ -26,18 +24,6 @@ pytestmark = pytest.mark.asyncio
 
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class Proxy(FaultProxy):
-    """FaultProxy opening a fresh upstream connection per request.
-
-    Works around tests/_faultproxy.py ``_relay``: after an upstream answer with ``Content-Length: 0``
-    the http.client response is never completed, so the next request on that keep-alive upstream
-    connection fails ("Request-sent") and the proxy answers 502.
-    """
-
-    def _upstream(self, handler: Any, fresh: bool = False) -> http.client.HTTPConnection:
-        return super()._upstream(handler, fresh=True)
 
 
 @pytest.fixture
@@ -175,7 +161,7 @@ async def test_chunked_patch_cut_resumes_from_status(registry: LocalRegistry, re
                                                      cache: ContentCache) -> None:
     """A PATCH cut before the registry saw it: GET the status, resume from its Range (one-shot stream)."""
     data = os.urandom(300_000)
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.cut_request_after(50_000, match=lambda m, p: m == "PATCH" and proxy.count("PATCH") == 2)
         async with client(proxy.address, cache) as c:
@@ -197,7 +183,7 @@ async def test_patch_cut_after_partial_write_restarts_replayable_source(
     data = os.urandom(300_000)
     path = tmp_path / "f"
     path.write_bytes(data)
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.cut_request_after(50_000, match=lambda m, p: m == "PATCH" and proxy.count("PATCH") == 2,
                                 forward_partial=True)
@@ -214,7 +200,7 @@ async def test_patch_cut_after_partial_write_restarts_replayable_source(
 async def test_patch_cut_after_partial_write_one_shot_stream_fails_clearly(
         registry: LocalRegistry, repo_name: str, cache: ContentCache) -> None:
     data = os.urandom(300_000)
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.cut_request_after(50_000, match=lambda m, p: m == "PATCH" and proxy.count("PATCH") == 2,
                                 forward_partial=True)
@@ -231,7 +217,7 @@ async def test_monolithic_file_put_cut_resumes(registry: LocalRegistry, repo_nam
     data = os.urandom(2_000_000)
     path = tmp_path / "f"
     path.write_bytes(data)
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.cut_request_after(700_000, match=lambda m, p: m == "PUT")
         async with client(proxy.address, cache) as c:
@@ -249,7 +235,7 @@ async def test_monolithic_put_cut_after_partial_write_restarts(registry: LocalRe
     data = os.urandom(2_000_000)
     path = tmp_path / "f"
     path.write_bytes(data)
-    proxy = Proxy(registry.url)
+    proxy = FaultProxy(registry.url)
     try:
         proxy.cut_request_after(700_000, match=lambda m, p: m == "PUT", forward_partial=True)
         async with client(proxy.address, cache) as c:
