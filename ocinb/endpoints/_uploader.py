@@ -48,6 +48,22 @@ def file_body(path: Path, start: int = 0, length: int | None = None, chunk: int 
     return gen
 
 
+def bytes_body(data: bytes, start: int = 0, length: int | None = None, chunk: int = READ_CHUNK) -> Body:
+    """A replayable streamed body over ``data[start:start+length]`` in small slices.
+
+    Sent this way, no request keeps a reference to a whole chunk once its generator is exhausted, so
+    memory stays flat even while finished requests wait for the cycle collector.
+    """
+    end = len(data) if length is None else start + length
+
+    async def gen() -> AsyncIterator[bytes]:
+        view = memoryview(data)
+        for i in range(start, end, chunk):
+            yield bytes(view[i:min(i + chunk, end)])
+
+    return gen
+
+
 def _hash_file(path: Path, algorithm: str = "sha256") -> tuple[str, int]:
     h = hashlib.new(algorithm)
     size = 0
@@ -79,10 +95,6 @@ async def _chunks(source: Iterable[bytes] | AsyncIterable[bytes], size: int) -> 
 
 class _Done(Exception):
     """The registry already holds the finished blob (the failure hid a success)."""
-
-
-class _Restart(Exception):
-    """The registry lost data the source has already passed: replay the source from its start."""
 
 
 class _Resumer:
@@ -123,9 +135,14 @@ class _Resumer:
 
 
 def _is_resumable(exc: BaseException) -> bool:
+    """A failure the upload status can explain: a broken connection, a 416, or a session the registry
+    dropped meanwhile (distribution cancels an upload whose body broke, sometimes after answering a status)."""
     if isinstance(exc, TransportError | httpx.TransportError):
         return True
-    return isinstance(exc, RegistryError) and exc.status == 416
+    if not isinstance(exc, RegistryError):
+        return False
+    return exc.status == 416 or (exc.status == 404 and bool({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"}
+                                                            & set(exc.codes)))
 
 
 async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: Source, digest: str | None,
@@ -168,25 +185,20 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
             return await _monolithic(ctx, uploads, path, data, digest, size, media_type, resumer, progress,
                                      session)
 
-        def reopen() -> Iterable[bytes] | AsyncIterable[bytes]:
-            if path is not None:
-                return _file_iter(path)
-            if data is not None:
-                return [data]
-            assert stream is not None
-            return stream
+        if stream is None:
+            assert digest is not None and size is not None
 
-        return await _chunked(uploads, reopen, digest, size, chunk_size or DEFAULT_CHUNK, media_type, resumer,
-                              progress, session)
+            def read(offset: int, length: int) -> Body:
+                return file_body(path, offset, length) if path is not None else bytes_body(data or b"", offset, length)
+
+            return await _chunked_seekable(uploads, read, digest, size, chunk_size or DEFAULT_CHUNK, media_type,
+                                           resumer, progress, session)
+        assert stream is not None
+        return await _chunked_stream(uploads, stream, digest, size, chunk_size or DEFAULT_CHUNK, media_type,
+                                     resumer, progress, session)
     except _Done:
         assert digest is not None
         return Descriptor(media_type=media_type, digest=digest, size=size if size is not None else 0)
-
-
-def _file_iter(path: Path) -> Iterable[bytes]:
-    with open(path, "rb") as fh:
-        while data := fh.read(READ_CHUNK):
-            yield data
 
 
 async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, data: bytes | None, digest: str,
@@ -228,28 +240,43 @@ async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, dat
     return Descriptor(media_type=media_type, digest=digest, size=size)
 
 
-async def _chunked(uploads: Uploads, reopen: Callable[[], Iterable[bytes] | AsyncIterable[bytes]],
-                   digest: str | None, size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
-                   progress: Callable[[int], Any] | None, session: UploadSession | None = None) -> Descriptor:
-    """POST, then PATCH chunks of at least ``OCI-Chunk-Min-Length``, then PUT ``?digest=``.
+async def _chunked_seekable(uploads: Uploads, read: Callable[[int, int], Body], digest: str, size: int,
+                            chunk_size: int, media_type: str, resumer: _Resumer,
+                            progress: Callable[[int], Any] | None, session: UploadSession | None) -> Descriptor:
+    """PATCH a source that can be read at any offset (bytes, a file), resuming wherever the registry stands.
 
-    ``reopen`` gives the source from its start; it is called again only when the registry lost the
-    session and the source is replayable (see :class:`_Resumer`).
+    Nothing is buffered: each chunk streams from the source; the registry checks the digest at the PUT.
     """
     if session is None:
         session = await uploads.start()
     while True:
+        step = max(chunk_size, session.min_chunk or 0)
+        while session.offset < size:
+            length = min(step, size - session.offset)
+            try:
+                session = await uploads.patch(session, read(session.offset, length), length=length)
+            except Exception as exc:
+                if not _is_resumable(exc):
+                    raise
+                session = await resumer.recover(session, exc)
+                continue
+            if progress is not None:
+                progress(length)
         try:
-            return await _send_chunks(uploads, reopen(), digest, size, chunk_size, media_type, resumer,
-                                      progress, session)
-        except _Restart as restart:
-            session = restart.args[0]
+            await uploads.finish(session, digest, b"", length=0)
+            return Descriptor(media_type=media_type, digest=digest, size=size)
+        except Exception as exc:
+            if not _is_resumable(exc):
+                raise
+            session = await resumer.recover(session, exc)
 
 
-async def _send_chunks(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[bytes], digest: str | None,
-                       size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
-                       progress: Callable[[int], Any] | None, session: UploadSession) -> Descriptor:
-    """One pass over the source into ``session``, skipping what the registry already holds."""
+async def _chunked_stream(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[bytes], digest: str | None,
+                          size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
+                          progress: Callable[[int], Any] | None, session: UploadSession | None) -> Descriptor:
+    """PATCH a one-shot stream, hashing as it goes and keeping only the current chunk to resume within."""
+    if session is None:
+        session = await uploads.start()
     if session.min_chunk and chunk_size < session.min_chunk:
         chunk_size = session.min_chunk
     hasher = Hasher(digest, size, what="upload") if digest else Hasher(None, size, what="upload")
@@ -259,14 +286,12 @@ async def _send_chunks(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable
         start = sent
         while session.offset < start + len(chunk):
             if session.offset < start:
-                if resumer.replayable:
-                    raise _Restart(session)
                 raise TransportError(
                     f"upload cannot resume: the registry holds {session.offset} bytes but the source "
                     f"is a stream already past byte {start}")
-            piece = chunk[session.offset - start:]
+            skip = session.offset - start
             try:
-                session = await uploads.patch(session, piece, length=len(piece))
+                session = await uploads.patch(session, bytes_body(chunk, skip), length=len(chunk) - skip)
             except Exception as exc:
                 if not _is_resumable(exc):
                     raise
@@ -284,7 +309,5 @@ async def _send_chunks(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable
                 raise
             session = await resumer.recover(session, exc)
             if session.offset != sent:
-                if resumer.replayable:
-                    raise _Restart(session) from None
                 raise TransportError(f"upload lost data: the registry holds {session.offset} of {sent} bytes") from None
     return Descriptor(media_type=media_type, digest=final, size=sent)
