@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _tokenserver import TokenServer
 
+from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry, find_registry_binary
 
 ALICE = ("alice", "wonderland-Secret-42")
@@ -84,3 +86,10 @@ def repo_name(request: pytest.FixtureRequest) -> str:
     """A unique repository name valid under the OCI grammar, e.g. `t/test-push-pull-3`."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60].strip("-") or "repo"
     return f"t/{slug}-{next(_repo_counter)}"
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContentCache:
+    """A content cache in the test's temp dir (also what ``OCINB_CACHE_DIR`` points default clients at)."""
+    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
+    return ContentCache(tmp_path / "cache")

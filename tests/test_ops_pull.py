@@ -24,12 +24,6 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContentCache:
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    return ContentCache(tmp_path / "cache")
-
-
 def client(address: str, cache: ContentCache) -> AsyncClient:
     return AsyncClient(address, cache=cache, docker_config=False, environment=False)
 

@@ -19,12 +19,6 @@ from ocinb.testing import AccessLogEntry, LocalRegistry
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContentCache:
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    return ContentCache(tmp_path / "cache")
-
-
 def client(address: str, cache: ContentCache | None = None) -> AsyncClient:
     return AsyncClient(address, cache=cache or ContentCache(enabled=False), docker_config=False, environment=False)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,12 +22,6 @@ pytestmark = pytest.mark.asyncio
 SBOM = "application/spdx+json"
 SIG = "application/vnd.dev.cosign.artifact.sig.v1+json"
 CONFIG: dict[str, Any] = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContentCache:
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    return ContentCache(tmp_path / "cache")
 
 
 def client(address: str, cache: ContentCache | None = None) -> AsyncClient:

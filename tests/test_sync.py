@@ -6,7 +6,6 @@ import asyncio
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -16,12 +15,6 @@ from ocinb._sync import loop_thread
 from ocinb.digest import Digest
 from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContentCache:
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    return ContentCache(tmp_path / "cache")
 
 
 def seed(client: ocinb.Client, repo_name: str, tags: list[str]) -> str:

@@ -27,12 +27,6 @@ def _digest(data: bytes) -> str:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContentCache:
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    return ContentCache(tmp_path / "cache")
-
-
-@pytest.fixture
 def fake() -> Iterator[FakeRegistry]:
     server = FakeRegistry()
     yield server
