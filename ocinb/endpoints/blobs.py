@@ -7,6 +7,7 @@ source into memory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -27,6 +28,7 @@ from .uploads import OCTET, Uploads, UploadSession, _session_from
 
 DEFAULT_RESUMES = 5
 
+
 class BlobStream:
     """An open, verified, resumable blob download: ``async for chunk in stream``.
 
@@ -44,16 +46,18 @@ class BlobStream:
         self.resumes = resumes
         self.resumed = 0
         self._chunk_size = chunk_size
+        self._received = 0
         self._hasher = Hasher(self.digest, size, what=f"blob {ctx.name}@{self.digest}")
 
     @property
     def received(self) -> int:
-        return self._hasher.size
+        return self._received
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def _network(self) -> AsyncIterator[bytes]:
+        """The body as the network delivers it, resuming with ``Range`` after a dropped connection."""
         path = self._ctx.path(f"blobs/{self.digest}")
         while True:
-            offset = self._hasher.size
+            offset = self._received
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
                 async with self._ctx.core.stream("GET", path, scopes=self._ctx.pull, headers=headers,
@@ -68,15 +72,54 @@ class BlobStream:
                             self.size = int(length)
                             self._hasher = Hasher(self.digest, self.size, what=self._hasher.what)
                     async for chunk in resp.aiter_bytes(self._chunk_size):
-                        self._hasher.update(chunk)
+                        self._received += len(chunk)
                         yield chunk
-                break
+                return
             except (httpx.TransportError, TransportError) as exc:
                 if self.resumed >= self.resumes:
                     raise TransportError(
-                        f"download of {self.digest} broke at byte {self._hasher.size} after "
+                        f"download of {self.digest} broke at byte {self._received} after "
                         f"{self.resumed} resumes: {type(exc).__name__}") from None
                 self.resumed += 1
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._network():
+            self._hasher.update(chunk)
+            yield chunk
+        self._hasher.verify()
+
+    async def pump(self, sink: Callable[[bytes], Any], batch: int = 1024 * 1024) -> None:
+        """Feed the verified body to ``sink`` (e.g. a file's ``write``) on a worker thread.
+
+        Hashing and ``sink`` run in batches of about ``batch`` bytes while the next batch is read from
+        the network, so a download uses two cores; the digest is checked after the last batch.
+        """
+        def consume(data: bytes) -> None:
+            self._hasher.update(data)  # read at call time: the first answer may have replaced it
+            sink(data)
+
+        pending: asyncio.Future[None] | None = None
+        buf: list[bytes] = []
+        held = 0
+        try:
+            async for chunk in self._network():
+                buf.append(chunk)
+                held += len(chunk)
+                if held >= batch:
+                    data = b"".join(buf)
+                    buf, held = [], 0
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(asyncio.to_thread(consume, data))
+            if pending is not None:
+                await pending
+                pending = None
+            if buf:
+                await asyncio.to_thread(consume, b"".join(buf))
+        finally:
+            if pending is not None and not pending.done():
+                with contextlib.suppress(Exception):
+                    await pending
         self._hasher.verify()
 
 
@@ -108,7 +151,10 @@ class Blobs:
         digest = str(Digest.parse(digest))
         reply = await self._ctx.core.request("HEAD", self._ctx.path(f"blobs/{digest}"), scopes=self._ctx.pull)
         length = reply.headers.get("content-length", "")
-        return Descriptor(media_type=OCTET, digest=digest, size=int(length) if length.isdigit() else 0)
+        if not length.isdigit():
+            raise RegistryError(reply.status, "HEAD", reply.url, [
+                ErrorDetail("SIZE_INVALID", "the registry answered the blob HEAD without a Content-Length")])
+        return Descriptor(media_type=OCTET, digest=digest, size=int(length))
 
     async def exists(self, digest: str) -> bool:
         """Whether the blob is present (HEAD; 404 → False)."""
@@ -128,17 +174,20 @@ class Blobs:
         """Stream the blob to ``path`` through a temporary file renamed only when verified.
 
         On any failure (mismatch, broken connection past the resume budget) nothing is left behind.
-        ``progress`` is called with the byte count of each chunk.
+        ``progress`` is called (from a worker thread) with the byte count of each batch written.
         """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                async for chunk in self.open(digest, size=size, resumes=resumes):
-                    fh.write(chunk)
+
+                def write(data: bytes) -> None:
+                    fh.write(data)
                     if progress is not None:
-                        progress(len(chunk))
+                        progress(len(data))
+
+                await self.open(digest, size=size, resumes=resumes).pump(write)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
