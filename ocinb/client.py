@@ -180,10 +180,14 @@ class AsyncClient:
 
     async def copy(self, src_ref: str, dst_ref: str, *, dst_client: AsyncClient | None = None,
                    platforms: Sequence[str | Platform] | None = None, referrers: bool = False) -> CopyReport:
-        """Copy an image graph to ``dst_ref`` on this registry or on ``dst_client``'s."""
+        """Copy an image graph to ``dst_ref`` on this registry or on ``dst_client``'s.
+
+        ``dst_ref`` without a tag takes the source's tag; with a digest only, no tag is pushed.
+        """
         src_repo, ident = self.parse(src_ref)
-        dst_repo, dst_ident = (dst_client or self).parse(dst_ref)
-        tag = None if ":" in dst_ident else dst_ident
+        dst = dst_client or self
+        dst_repo, _ = dst.parse(dst_ref)
+        tag = Reference.parse(dst_ref, default_registry=dst.registry).tag
         return await src_repo.copy_to(dst_repo, ident, tag, platforms=platforms, referrers=referrers)
 
     async def ping(self) -> Ping:

@@ -134,6 +134,14 @@ async def test_copy_within_registry_mounts(registry: LocalRegistry, repo_name: s
         assert str((await fresh.repo(repo_name + "-mounted").manifests.get("v2")).digest) == d["index"]
 
 
+async def test_copy_without_destination_tag_keeps_the_source_tag(registry: LocalRegistry, repo_name: str) -> None:
+    async with client(registry.address) as c:
+        d = await _multi_arch(c, repo_name)
+        await c.copy(f"{repo_name}:multi", f"{repo_name}-same")
+        assert await c.repo(f"{repo_name}-same").tags.list() == ["multi"]
+        assert str((await c.repo(f"{repo_name}-same").manifests.get("multi")).digest) == d["index"]
+
+
 async def test_copy_mount_202_falls_into_session() -> None:
     """FakeRegistry(mount_mode="always_202"): distribution 2.8 always mounts when it can."""
     server = FakeRegistry(mount_mode="always_202")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,16 +23,19 @@ class ReferrerNode:
 
 async def walk(repo: AsyncRepository, digest: str, *, max_depth: int = 8,
                artifact_type: str | None = None) -> list[ReferrerNode]:
-    """Breadth-first referrers of ``digest`` and of their referrers, each visited once."""
+    """Breadth-first referrers of ``digest`` and of their referrers, each visited once (a level at a time,
+    concurrently)."""
     out: list[ReferrerNode] = []
     seen = {digest}
     frontier = [digest]
     depth = 0
     while frontier and depth < max_depth:
         depth += 1
+        kind = artifact_type if depth == 1 else None
+        found = await asyncio.gather(*(repo.referrers.list(subject, kind) for subject in frontier))
         nxt: list[str] = []
-        for subject in frontier:
-            for desc in await repo.referrers.list(subject, artifact_type if depth == 1 else None):
+        for subject, descs in zip(frontier, found, strict=True):
+            for desc in descs:
                 if desc.digest in seen:
                     continue
                 seen.add(desc.digest)
