@@ -27,12 +27,14 @@ class Manifest:
     reference: str | None = None
 
     @classmethod
-    def from_bytes(cls, data: bytes, media_type: str | None = None, *, repository: str | None = None,
-                   reference: str | None = None) -> Manifest:
-        """Wrap bytes, taking the media type from the JSON when the caller does not know it."""
-        if media_type is None:
+    def from_bytes(cls, data: bytes, media_type: str | None = None, *, digest: Digest | None = None,
+                   repository: str | None = None, reference: str | None = None) -> Manifest:
+        """Wrap bytes; the media type comes from the JSON when the caller's is missing or generic
+        (``application/json``), and ``digest``, when given, is one the caller already computed."""
+        media_type = mt.strip_params(media_type or "")
+        if media_type in _GENERIC_TYPES:
             media_type = _json_media_type(data) or mt.OCI_MANIFEST
-        return cls(data, mt.strip_params(media_type), Digest.of(data), repository, reference)
+        return cls(data, media_type, digest or Digest.of(data), repository, reference)
 
     @property
     def size(self) -> int:
@@ -75,6 +77,9 @@ class Manifest:
         from . import views
 
         return views.render(self)
+
+
+_GENERIC_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 
 
 def _json_media_type(data: bytes) -> str | None:

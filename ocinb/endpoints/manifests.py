@@ -74,11 +74,7 @@ class Manifests:
             digest = actual
         else:
             digest = Digest.of(data)
-        m = Manifest.from_bytes(
-            data, media_type if media_type and media_type not in ("application/json", "text/plain") else None,
-            repository=self._ctx.name, reference=ref,
-        )
-        return Manifest(m.data, m.media_type, digest, self._ctx.name, ref)
+        return Manifest.from_bytes(data, media_type, digest=digest, repository=self._ctx.name, reference=ref)
 
     async def head(self, ref: str, *, accept: str = ACCEPT) -> Descriptor:
         """end-3 HEAD: the descriptor (media type, digest, size) without the body.
