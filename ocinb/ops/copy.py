@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from ..client import AsyncRepository
 
 
+STREAMS = 4
+"""Blobs streamed at once by one copy: a streamed copy within one registry needs two pooled connections."""
+
+
 @dataclass
 class CopyReport:
     """What a copy did: the digest pushed at the destination and the blobs mounted, streamed or skipped."""
@@ -29,7 +33,7 @@ class CopyReport:
     skipped: int = 0
     referrers: int = 0
     bytes_streamed: int = 0
-    blobs: list[str] = field(default_factory=list)
+    streams: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STREAMS), repr=False)
 
 
 async def _copy_blob(src: AsyncRepository, dst: AsyncRepository, desc: Descriptor, report: CopyReport) -> None:
@@ -43,8 +47,9 @@ async def _copy_blob(src: AsyncRepository, dst: AsyncRepository, desc: Descripto
             report.mounted += 1
             return
         session = answer
-    await dst.blobs.upload(src.blobs.open(desc.digest, size=desc.size), desc.digest, size=desc.size,
-                           session=session)
+    async with report.streams:  # each stream holds a connection of its own beside the upload's
+        await dst.blobs.upload(src.blobs.open(desc.digest, size=desc.size), desc.digest, size=desc.size,
+                               session=session)
     report.streamed += 1
     report.bytes_streamed += desc.size
 
