@@ -292,7 +292,7 @@ def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .testing import LocalRegistry
 
     can_install = hasattr(os, "geteuid") and os.geteuid() == 0
-    registry = LocalRegistry(port=args.port, storage_dir=args.storage, install=can_install)
+    registry = LocalRegistry(port=args.port, storage_dir=args.storage, install=can_install, detach=args.keep)
     registry.start()
     try:
         info = seed(registry.address)

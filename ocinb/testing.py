@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import atexit
 import copy
+import ctypes
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -122,6 +124,21 @@ def _install_registry() -> None:
         raise RuntimeError(f"apt-get install docker-registry failed: {result.stderr[-2000:]}")
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM the child when its parent dies (a killed test run leaves
+    no registry behind); ``None`` where ``prctl`` is not available."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (AttributeError, OSError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def arm() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return arm
+
+
 def _free_port(host: str) -> int:
     """Ask the OS for a currently free TCP port on `host`."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -170,7 +187,10 @@ class LocalRegistry:
         install: bool = False,
         extra_config: dict[str, Any] | None = None,
         log_path: Path | None = None,
+        detach: bool = False,
     ) -> None:
+        """``detach=True`` lets the registry outlive this process (``ocinb demo --keep``); otherwise it
+        is stopped with :meth:`stop`, at exit, and (on Linux) when this process dies."""
         if htpasswd is not None and token_auth is not None:
             raise ValueError("htpasswd and token_auth are mutually exclusive")
         self.host = host
@@ -182,6 +202,7 @@ class LocalRegistry:
         self.token_auth = token_auth
         self._binary = binary
         self._install = install
+        self.detach = detach
         self.extra_config = extra_config or {}
         self._log_arg = Path(log_path) if log_path is not None else None
         self._tmpdir: Path | None = None
@@ -319,7 +340,8 @@ class LocalRegistry:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=self.detach,
+                preexec_fn=None if self.detach else _die_with_parent(),
             )
         started = time.monotonic()
         deadline = started + _START_TIMEOUT
