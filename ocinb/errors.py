@@ -83,6 +83,17 @@ class ManifestError(OcinbError, ValueError):
     """A manifest could not be parsed or is not of the expected kind."""
 
 
+class PlatformNotFoundError(OcinbError, LookupError):
+    """The image has no manifest for the requested platform; ``offered`` lists the ones it has."""
+
+    def __init__(self, platform: str, offered: list[str], reference: str | None = None) -> None:
+        self.platform = platform
+        self.offered = offered
+        self.reference = reference
+        where = f" in {reference}" if reference else ""
+        super().__init__(f"no manifest for platform {platform}{where} (offered: {', '.join(offered) or 'none'})")
+
+
 class TransportError(OcinbError):
     """The connection failed (refused, reset, timed out) after the retry budget was spent."""
 

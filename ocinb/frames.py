@@ -191,7 +191,7 @@ async def _platform_rows(repo: AsyncRepository, top: Manifest, *, progress: bool
             "digest": desc.digest, "media_type": desc.media_type, "manifest_size": desc.size,
             "is_attestation": desc.is_attestation, "attests": annotations.get(mt.ATTESTATION_DIGEST_ANNOTATION),
         }
-        if manifest is None:
+        if manifest is None and not desc.is_attestation:  # attestations are not pulled: rate limits
             try:
                 manifest = await memo.get(desc.digest, lambda: pull_ops.get_manifest(repo, desc.digest))
             except (NotFoundError, ManifestError):
@@ -234,15 +234,6 @@ async def platforms_frame(client: AsyncClient, ref: str, *, progress: bool | Non
                        media_type=top.media_type)
 
 
-async def resolve_image(repo: AsyncRepository, top: Manifest,
-                        platform: str | Platform | None) -> tuple[Manifest, Descriptor | None]:
-    """The image manifest of an already fetched top manifest for ``platform`` (the entry chosen, if any)."""
-    if not top.is_index:
-        return top, None
-    entry = pull_ops.select_platform(top.as_index(), platform)
-    return await pull_ops.get_manifest(repo, entry.digest), entry
-
-
 def layer_rows(image: ImageManifest, config: ImageConfig | None) -> list[dict[str, Any]]:
     """Rows of the layers frame: each layer with the non-empty history step that produced it."""
     steps = config.layer_history() if config is not None else []
@@ -278,10 +269,9 @@ def history_rows(image: ImageManifest, config: ImageConfig | None) -> list[dict[
 async def _image_and_config(client: AsyncClient, ref: str, platform: str | Platform | None
                             ) -> tuple[Manifest, Manifest, Descriptor | None, ImageConfig | None]:
     repo, ident = client.parse(ref)
-    top = await repo.get_manifest(ident)
-    manifest, entry = await resolve_image(repo, top, platform)
-    config = await _config_or_none(repo, manifest.as_manifest().config)
-    return top, manifest, entry, config
+    resolved = await repo.resolve(ident, platform)
+    config = resolved.config or await _config_or_none(repo, resolved.image.config)
+    return resolved.top, resolved.manifest, resolved.entry, config
 
 
 async def layers_frame(client: AsyncClient, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import media_types as mt
-from .errors import ManifestError
+from .errors import ManifestError, PlatformNotFoundError
 from .manifest import Manifest
 from .models import ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 
@@ -394,20 +394,21 @@ async def inspect_async(client: AsyncClient, ref: str, platform: str | Platform 
         history_rows,
         layer_rows,
         referrer_nodes,
-        resolve_image,
     )
 
     repo, ident = client.parse(ref)
-    top = await repo.get_manifest(ident)
+    note = None
+    try:
+        resolved = await repo.resolve(ident, platform)
+        top, manifest, entry = resolved.top, resolved.manifest, resolved.entry
+    except (ManifestError, PlatformNotFoundError) as exc:  # still show what the reference is
+        top, manifest, entry, note = await repo.get_manifest(ident), None, None, str(exc)
     parsed = top.parsed
     view = InspectView(client.registry, ref, str(top.digest), top.media_type, top.size,
                        annotations=dict(parsed.annotations or {}))
+    view.note = note
     if isinstance(parsed, ImageIndex):
         view.platforms = _frame(await _platform_rows(repo, top), PLATFORMS_COLUMNS)
-    try:
-        manifest, entry = await resolve_image(repo, top, platform)
-    except ManifestError as exc:
-        manifest, entry, view.note = None, None, str(exc)
     if manifest is not None and isinstance(manifest.parsed, ImageManifest):
         image = manifest.parsed
         config = await _config_or_none(repo, image.config)

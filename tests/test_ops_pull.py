@@ -12,7 +12,7 @@ from _faultproxy import FaultProxy
 
 from ocinb import AsyncClient
 from ocinb import media_types as mt
-from ocinb.errors import DigestMismatchError, NotFoundError, RegistryError, TransportError
+from ocinb.errors import DigestMismatchError, PlatformNotFoundError, RegistryError, TransportError
 from ocinb.models import ImageConfig
 from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
@@ -147,9 +147,10 @@ async def test_pull_resolves_platform(registry: LocalRegistry, repo_name: str, c
         assert (await repo.pull("multi", platform="linux/arm64/v8")).digest == digests["arm64"]
         assert (await repo.pull("multi", platform="linux/arm/v7")).digest == digests["arm"]
         assert (await repo.pull("multi")).digest == digests["amd64"]
-        with pytest.raises(NotFoundError, match="linux/s390x"):
+        with pytest.raises(PlatformNotFoundError, match="linux/s390x") as err:
             await repo.pull("multi", platform="linux/s390x")
-        with pytest.raises(NotFoundError):
+        assert err.value.offered == ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]
+        with pytest.raises(PlatformNotFoundError):
             await repo.pull("multi", platform="unknown/unknown")
         resolved = await repo.resolve("multi", "linux/arm64")
         assert resolved.top.is_index and resolved.entry is not None
@@ -172,6 +173,8 @@ async def test_pull_single_manifest_and_by_digest(registry: LocalRegistry, repo_
         repo = c.repo(repo_name)
         pushed = await repo.push_image("v1", _config("riscv64"), [b"l"])
         by_tag = await c.pull(f"{repo_name}:v1")
-        by_digest = await c.pull(f"{repo_name}@{pushed.digest}", platform="linux/amd64")
+        by_digest = await c.pull(f"{repo_name}@{pushed.digest}", platform="linux/riscv64")
+        with pytest.raises(PlatformNotFoundError, match=r"linux/amd64 in .*@sha256:.*offered: linux/riscv64"):
+            await c.pull(f"{repo_name}@{pushed.digest}", platform="linux/amd64")
     assert by_tag.digest == by_digest.digest == pushed.digest
     assert by_tag.config.architecture == "riscv64"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..digest import is_digest
-from ..errors import ManifestError, NotFoundError, SizeMismatchError
+from ..errors import ManifestError, PlatformNotFoundError, SizeMismatchError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 
@@ -76,8 +76,7 @@ def select_platform(index: ImageIndex, platform: str | Platform | None) -> Descr
     if platform is not None:
         found = index.find(platform)
         if found is None:
-            offered = ", ".join(str(d.platform) for d in runnable if d.platform) or "none"
-            raise NotFoundError(404, "GET", "", body=f"no manifest for platform {platform} (offered: {offered})")
+            raise PlatformNotFoundError(str(platform), [str(d.platform) for d in runnable if d.platform])
         return found
     if not runnable:
         raise ManifestError("the index lists no runnable platform")
@@ -95,6 +94,8 @@ class ResolvedImage:
     top: Manifest
     manifest: Manifest
     entry: Descriptor | None = None
+    config: ImageConfig | None = None
+    """The config, when resolving already had to fetch it (to check a single image's platform)."""
 
     @property
     def platform(self) -> Platform | None:
@@ -106,10 +107,25 @@ class ResolvedImage:
 
 
 async def resolve(repo: AsyncRepository, ref: str, platform: str | Platform | None = None) -> ResolvedImage:
-    """Resolve ``ref`` to an image manifest, choosing the platform when it names an index."""
+    """Resolve ``ref`` to an image manifest, choosing the platform when it names an index.
+
+    A single image asked for another platform than its config's raises :class:`PlatformNotFoundError`
+    rather than answering with the wrong platform.
+    """
     top = await get_manifest(repo, ref)
     if not top.is_index:
-        return ResolvedImage(repo.name, ref, top, top)
+        config = None
+        if platform is not None:
+            image = top.as_manifest()
+            try:
+                config = (await get_config(repo, image.config))[0]
+            except ManifestError:
+                config = None  # an artifact: no platform to compare
+            have = config.platform if config is not None else None
+            if have is not None and not have.matches(platform):
+                raise PlatformNotFoundError(str(platform), [str(have)],
+                                            f"{repo.name}{'@' if is_digest(ref) else ':'}{ref}")
+        return ResolvedImage(repo.name, ref, top, top, None, config)
     entry = select_platform(top.as_index(), platform)
     child = await get_manifest(repo, entry.digest)
     return ResolvedImage(repo.name, ref, top, child, entry)
