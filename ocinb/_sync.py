@@ -7,6 +7,7 @@ inside Jupyter's already-running loop alike, without ``nest_asyncio``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import os
@@ -61,6 +62,11 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return loop_thread().run(coro)
 
 
+async def _exhausted() -> AsyncIterator[Any]:
+    return
+    yield
+
+
 class SyncIterator(Iterator[T]):
     """A blocking iterator over an async iterable, each step run on the background loop."""
 
@@ -84,9 +90,21 @@ class SyncIterator(Iterator[T]):
         return value
 
     def close(self) -> None:
+        """Finish the underlying iterator now (a blob stream gives its connection back)."""
         aclose = getattr(self._it, "aclose", None)
         if aclose is not None:
+            self._it = _exhausted()
             run_sync(aclose())
+
+    def __enter__(self) -> SyncIterator[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._source, name)
@@ -102,6 +120,8 @@ def wrap_result(value: Any) -> Any:
         return Repository(value)
     if isinstance(value, AsyncIterable):
         return SyncIterator(value)
+    if isinstance(value, tuple):
+        return tuple(wrap_result(v) for v in value)
     return value
 
 

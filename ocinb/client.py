@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from ._http.credentials import Credentials, resolve_credentials
 from ._http.transport import HttpCore, RateLimit, RetryPolicy
 from .endpoints import Blobs, Manifests, Ping, PutResult, Referrers, Tags, Uploads, catalog, catalog_pages, ping
 from .endpoints._base import MAX_MANIFEST_SIZE, RepoContext
-from .errors import InvalidReferenceError
+from .errors import DigestMismatchError, InvalidReferenceError
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from .ops import copy as copy_ops
@@ -135,6 +136,7 @@ class AsyncClient:
         self.max_manifest_size = max_manifest_size
         self.cache = cache if cache is not None else ContentCache()
         self.tag_digests: dict[tuple[str, str], str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._core = HttpCore(self.host, credentials=credentials, insecure=insecure, verify=verify, timeout=timeout,
                               max_concurrency=max_concurrency, retry=retry, transport=transport)
 
@@ -159,6 +161,10 @@ class AsyncClient:
     def stats(self) -> Any:
         """Request counters (``requests``, ``by_method``, ``retries``, ``redirects``)."""
         return self._core.stats
+
+    def lock(self, key: str) -> asyncio.Lock:
+        """A named lock of this client, for read-modify-write sequences such as the referrers fallback tag."""
+        return self._locks.setdefault(key, asyncio.Lock())
 
     def repo(self, name: str) -> AsyncRepository:
         """The repository ``name`` (validated now, before any request)."""
@@ -187,8 +193,12 @@ class AsyncClient:
         src_repo, ident = self.parse(src_ref)
         dst = dst_client or self
         dst_repo, _ = dst.parse(dst_ref)
-        tag = Reference.parse(dst_ref, default_registry=dst.registry).tag
-        return await src_repo.copy_to(dst_repo, ident, tag, platforms=platforms, referrers=referrers)
+        wanted = Reference.parse(dst_ref, default_registry=dst.registry)
+        tag = wanted.tag if wanted.tag or not wanted.digest else ""  # "": push no tag at all
+        report = await src_repo.copy_to(dst_repo, ident, tag, platforms=platforms, referrers=referrers)
+        if wanted.digest and report.digest != wanted.digest:
+            raise DigestMismatchError(wanted.digest, report.digest, f"copy of {src_ref} (the destination's digest)")
+        return report
 
     async def ping(self) -> Ping:
         """end-1 ``GET /v2/``: checks the API and the credentials."""

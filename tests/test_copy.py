@@ -14,6 +14,7 @@ from _fakeregistry import FakeRegistry
 from ocinb import AsyncClient
 from ocinb import media_types as mt
 from ocinb.endpoints.referrers import fallback_tag
+from ocinb.errors import NotFoundError
 from ocinb.models import Descriptor
 from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
@@ -208,3 +209,17 @@ async def test_one_concurrency_limit_shared_by_bulk_operations(fake: FakeRegistr
         )
         assert c.stats.requests > 3 * 24
     assert counter.peak == limit
+
+
+async def test_copy_to_a_digest_pushes_no_tag(registry: LocalRegistry, repo_name: str) -> None:
+    async with client(registry.address) as c:
+        d = await _multi_arch(c, repo_name)
+        report = await c.copy(f"{repo_name}:multi", f"{repo_name}-bydigest@{d['index']}")
+        assert report.digest == d["index"]
+        assert await c.repo(f"{repo_name}-bydigest").manifests.exists(d["index"])
+        try:
+            tags = await c.repo(f"{repo_name}-bydigest").tags.list()
+        except NotFoundError as exc:  # distribution 2.8: a repository without tags is NAME_UNKNOWN here
+            assert exc.code == "NAME_UNKNOWN"
+            tags = []
+        assert tags == []

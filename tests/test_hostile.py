@@ -234,3 +234,35 @@ def test_hostile_manifests_raise_only_documented_errors(fake: FakeRegistry, tmp_
     if case in ("over-4MiB", "nested-100k", "nested-objects", "not-json", "json-array", "negative-size",
                 "bad-digest", "schema1"):
         assert outcomes["resolve"] == "error", f"{case} must be refused"
+
+
+def test_gzipped_error_body_keeps_its_oci_codes(fake: FakeRegistry, tmp_path: Path) -> None:
+    """A registry or CDN that gzips its JSON errors: the codes must survive (the resume and referrers
+    logic reads them). FakeRegistry, since distribution never compresses its errors."""
+    import gzip
+
+    body = gzip.compress(json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "nope"}]}).encode())
+    fake.fail_next(1, 404, body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    async def run() -> RegistryError:
+        async with _client(fake, tmp_path) as c:
+            with pytest.raises(ocinb.NotFoundError) as err:
+                await c.repo("team/app").manifests.get("v1")
+            return err.value
+
+    error = asyncio.run(run())
+    assert error.codes == ["MANIFEST_UNKNOWN"] and error.message == "nope"
+
+
+def test_unusable_upload_location_is_a_registry_error(fake: FakeRegistry, tmp_path: Path) -> None:
+    """A 202 whose Location cannot be parsed (FakeRegistry: distribution always sends a good one)."""
+    fake.fail_next(1, 202, body=b"", headers={"Location": "http://[::1"},
+                   match=lambda method, path: method == "POST")
+
+    async def run() -> None:
+        async with _client(fake, tmp_path) as c:
+            await c.repo("team/app").blobs.upload(b"x" * 10)
+
+    with pytest.raises(RegistryError, match="unusable Location") as err:
+        asyncio.run(run())
+    assert err.value.code == "BLOB_UPLOAD_INVALID"

@@ -178,3 +178,16 @@ async def test_pull_single_manifest_and_by_digest(registry: LocalRegistry, repo_
             await c.pull(f"{repo_name}@{pushed.digest}", platform="linux/amd64")
     assert by_tag.digest == by_digest.digest == pushed.digest
     assert by_tag.config.architecture == "riscv64"
+
+
+async def test_pull_layers_replaces_a_corrupt_file_already_there(registry: LocalRegistry, repo_name: str,
+                                                                  cache: ContentCache, tmp_path: Path) -> None:
+    """A layer file of the right size but the wrong bytes is downloaded again, never trusted by size."""
+    async with client(registry.address, cache) as c:
+        repo = c.repo(repo_name)
+        await repo.push_image("v1", _config("amd64"), [b"real layer bytes"])
+        first = await repo.pull("v1", layers=True, dest=tmp_path / "layers")
+        path = first.layer_paths[0]
+        path.write_bytes(b"X" * path.stat().st_size)
+        again = await repo.pull("v1", layers=True, dest=tmp_path / "layers")
+    assert again.layer_paths[0].read_bytes() == b"real layer bytes"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 from typing import Any
@@ -159,3 +160,22 @@ async def test_delete_on_native_api_leaves_fallback_alone(native: FakeRegistry) 
         assert await repo.referrers.list(image.digest) == []
         with pytest.raises(NotFoundError):
             await repo.manifests.get(sbom.digest)
+
+
+async def test_concurrent_pushes_to_one_subject_keep_every_entry(registry: LocalRegistry, repo_name: str,
+                                                                  cache: ContentCache) -> None:
+    """The fallback tag is read, appended and written back: five signatures pushed at once all stay."""
+    async with client(registry.address, cache) as c:
+        image = (await c.repo(repo_name).push_image("v1", CONFIG, [b"layer"])).descriptor
+        sigs = await asyncio.gather(*(_artifact(c, repo_name, image, SIG, f"sig {i}".encode()) for i in range(5)))
+    async with client(registry.address) as fresh:
+        listed = await fresh.repo(repo_name).referrers.list(image.digest)
+    assert {d.digest for d in listed} == {s.digest for s in sigs}
+
+
+async def test_fallback_tag_schema() -> None:
+    """``<alg>-<ref>`` with ``<ref>`` cut to 64 characters (the spec's limit), so sha512 tags match others'."""
+    sha256 = "sha256:" + "a" * 64
+    sha512 = "sha512:" + "b" * 128
+    assert fallback_tag(sha256) == "sha256-" + "a" * 64
+    assert fallback_tag(sha512) == "sha512-" + "b" * 64

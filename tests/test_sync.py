@@ -115,3 +115,16 @@ def test_async_client_two_live_loops(registry: LocalRegistry, cache: ContentCach
     asyncio.run(first())
     assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
     assert "event loop" in str(errors[0])
+
+
+def test_sync_parse_and_early_close(registry: LocalRegistry, repo_name: str, cache: ContentCache) -> None:
+    """``Client.parse`` hands back a sync repository; a stream closed early gives its connection back."""
+    with ocinb.Client(registry.address, cache=cache, docker_config=False, environment=False) as client:
+        digest = seed(client, repo_name, ["v1"])
+        repo, ident = client.parse(f"{repo_name}:v1")
+        assert isinstance(repo, ocinb.Repository) and ident == "v1"
+        assert str(repo.manifests.get(ident).digest) == digest
+        config = repo.manifests.get(ident).as_manifest().config.digest
+        with repo.blobs.open(config) as stream:
+            next(stream)
+        assert list(stream) == []

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ErrorDetail, RegistryError, UnauthorizedError, error_class_for
+from ..errors import ErrorDetail, RegistryError, TransportError, UnauthorizedError, error_class_for, redact_url
 from ..reference import is_local_host
 from .credentials import Credentials
 from .headers import Challenge, parse_www_authenticate
@@ -191,8 +191,7 @@ class Authenticator:
         try:
             resp = await self._http.get(realm, params=params, headers=headers)
         except httpx.HTTPError as exc:
-            raise UnauthorizedError(401, "GET", realm, [ErrorDetail(
-                "UNAUTHORIZED", f"token request failed: {type(exc).__name__}")]) from None
+            raise TransportError(f"token request to {redact_url(realm)} failed: {type(exc).__name__}") from None
         return self._parse(resp, realm)
 
     async def _post(self, realm: str, service: str | None, scopes: tuple[str, ...],
@@ -204,8 +203,7 @@ class Authenticator:
         try:
             return await self._http.post(realm, data=data)
         except httpx.HTTPError as exc:
-            raise UnauthorizedError(401, "POST", realm, [ErrorDetail(
-                "UNAUTHORIZED", f"token request failed: {type(exc).__name__}")]) from None
+            raise TransportError(f"token request to {redact_url(realm)} failed: {type(exc).__name__}") from None
 
     def _parse(self, resp: httpx.Response, realm: str) -> _Token:
         method = resp.request.method if resp.request else "GET"

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -270,7 +270,7 @@ class HttpCore:
             self._observe(resp)
             if resp.status_code == 401 and self._same_host(url) and auth_rounds < 2:
                 retry_scopes = auth.on_unauthorized(resp, current_scopes, sent_auth)
-                if retry_scopes is not None and (body is None or isinstance(body, bytes) or callable(body)):
+                if retry_scopes is not None:
                     await resp.aclose()
                     auth_rounds += 1
                     current_scopes = retry_scopes
@@ -278,7 +278,8 @@ class HttpCore:
             elif resp.status_code < 400 and sent_auth is None and self._same_host(url):
                 auth.learn_anonymous()
             if resp.status_code in _REDIRECTS and "location" in resp.headers and redirects < _MAX_REDIRECTS:
-                location = urljoin(str(resp.request.url), resp.headers["location"])
+                location = join_location(str(resp.request.url), resp.headers["location"],
+                                         status=resp.status_code, method=method)
                 await resp.aclose()
                 redirects += 1
                 self.stats.redirects += 1
@@ -372,6 +373,18 @@ class HttpCore:
             await resp.aclose()
 
 
+def join_location(base: str, location: str, *, status: int = 0, method: str = "") -> str:
+    """``Location`` resolved against the URL that returned it (relative or absolute, query kept).
+
+    A malformed value is the registry's error, raised as :class:`RegistryError`, never httpx's.
+    """
+    try:
+        return str(httpx.URL(base).join(location))
+    except (httpx.InvalidURL, ValueError):
+        raise RegistryError(status, method, base, [ErrorDetail(
+            "BLOB_UPLOAD_INVALID", f"the registry answered an unusable Location: {location[:200]!r}")]) from None
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     return redact_url(text) if "://" in text else text[:300]
@@ -381,7 +394,7 @@ async def raise_for_status(resp: httpx.Response, *, anonymous: bool = False) -> 
     """Read (a bounded part of) an error response and raise the matching :class:`RegistryError`."""
     raw = b""
     try:
-        async for chunk in resp.aiter_raw():
+        async for chunk in resp.aiter_bytes():  # decoded: a gzipped error body keeps its codes
             raw += chunk
             if len(raw) > _ERROR_BODY_LIMIT:
                 raw = raw[:_ERROR_BODY_LIMIT]

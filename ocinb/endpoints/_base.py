@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .._http.auth import repository_scope
 from .._http.transport import HttpCore
+from ..errors import ErrorDetail, RegistryError, UnsupportedError
 from ..reference import validate_repository
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
@@ -34,5 +35,16 @@ class RepoContext:
         return (repository_scope(self.name, "pull", "push"),)
 
     @property
-    def delete(self) -> tuple[str]:
+    def delete_scope(self) -> tuple[str]:
         return (repository_scope(self.name, "delete"),)
+
+    async def delete(self, suffix: str, hint: str) -> None:
+        """DELETE ``/v2/<name>/<suffix>`` (202); 400/405 become :class:`UnsupportedError` carrying ``hint``
+        after the server's own codes (deletes disabled, or distribution's DIGEST_INVALID for a tag)."""
+        try:
+            await self.core.request("DELETE", self.path(suffix), scopes=self.delete_scope, expect=(202, 200, 204))
+        except RegistryError as exc:
+            if exc.status not in (400, 405) or isinstance(exc, UnsupportedError):
+                raise
+            raise UnsupportedError(exc.status, exc.method, exc.url, [*exc.errors, ErrorDetail("UNSUPPORTED", hint)],
+                                   exc.body, exc.headers) from None

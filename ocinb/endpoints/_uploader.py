@@ -113,7 +113,6 @@ class _Resumer:
         self.digest = digest
         self.replayable = replayable
         self.used = 0
-        self.restarts = 0
 
     async def recover(self, session: UploadSession, exc: BaseException) -> UploadSession:
         if self.used >= self.budget:
@@ -130,7 +129,6 @@ class _Resumer:
                 raise TransportError(
                     f"upload cannot resume: the registry dropped the upload session ({lost.status}) and the "
                     f"source is a one-shot stream; retry with bytes or a file path") from None
-            self.restarts += 1
             return await self.uploads.start()
 
 

@@ -166,8 +166,7 @@ class Blobs:
     async def delete(self, digest: str) -> None:
         """end-10 DELETE → 202 (405 when the registry has deletes disabled)."""
         digest = str(Digest.parse(digest))
-        await self._ctx.core.request("DELETE", self._ctx.path(f"blobs/{digest}"), scopes=self._ctx.delete,
-                                     expect=(202, 200, 204))
+        await self._ctx.delete(f"blobs/{digest}", "this registry does not allow deleting blobs")
 
     async def download(self, digest: str, path: str | os.PathLike[str], *, size: int | None = None,
                        resumes: int = DEFAULT_RESUMES, progress: Callable[[int], Any] | None = None) -> Path:

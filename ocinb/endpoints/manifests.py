@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
 from .. import media_types as mt
+from .._http.transport import join_location
 from ..digest import Digest, is_digest, verify_bytes
 from ..errors import (
     DigestMismatchError,
-    ErrorDetail,
     InvalidDigestError,
     ManifestError,
-    RegistryError,
-    UnsupportedError,
 )
 from ..manifest import Manifest
 from ..models import Descriptor, ImageIndex, ImageManifest
@@ -86,6 +82,7 @@ class Manifests:
             "HEAD", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.pull, headers={"Accept": accept}
         )
         digest = reply.headers.get("docker-content-digest")
+        digest = digest if digest and is_digest(digest) else None  # a malformed header is no answer
         length = reply.headers.get("content-length")
         media_type = mt.strip_params(reply.headers.get("content-type", ""))
         if is_digest(ref) and digest and digest != ref:
@@ -134,27 +131,19 @@ class Manifests:
             headers={"Content-Type": media_type}, body=data, expect=(201, 200, 202),
         )
         returned = reply.headers.get("docker-content-digest")
-        if returned and returned != digest and Digest.parse(returned).algorithm == digest.algorithm:
+        same_algorithm = bool(returned) and is_digest(returned) and Digest.parse(returned).algorithm == digest.algorithm
+        if same_algorithm and returned != digest:
             raise DigestMismatchError(str(digest), returned, f"manifest {self._ctx.name}:{ref} (registry's answer)")
         location = reply.headers.get("location")
         return PutResult(
             Descriptor(media_type=media_type, digest=str(digest), size=len(data)),
-            str(httpx.URL(reply.url).join(location)) if location else None,
+            join_location(reply.url, location, status=reply.status, method="PUT") if location else None,
             reply.headers.get("oci-subject"),
         )
 
     async def delete(self, ref: str) -> None:
         """end-9 DELETE by digest (tags: many registries, distribution 2.8 included, answer 400)."""
         ref = check_reference(ref)
-        try:
-            await self._ctx.core.request("DELETE", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.delete,
-                                         expect=(202, 200, 204))
-        except RegistryError as exc:
-            if exc.status not in (400, 405) or isinstance(exc, UnsupportedError):
-                raise
-            # The server's own codes stay first (distribution says DIGEST_INVALID for a tag).
-            hint = ("this registry cannot delete by tag; delete the digest instead" if not is_digest(ref)
-                    else "this registry does not allow deleting manifests")
-            raise UnsupportedError(exc.status, exc.method, exc.url, [*exc.errors, ErrorDetail("UNSUPPORTED", hint)],
-                                   exc.body, exc.headers) from None
+        await self._ctx.delete(f"manifests/{ref}", "this registry cannot delete by tag; delete the digest instead"
+                               if not is_digest(ref) else "this registry does not allow deleting manifests")
 

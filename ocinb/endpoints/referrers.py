@@ -15,9 +15,9 @@ from .manifests import Manifests
 
 
 def fallback_tag(digest: str) -> str:
-    """The referrers tag schema: ``sha256:abc…`` → ``sha256-abc…`` (truncated to a valid tag)."""
+    """The referrers tag schema: ``<alg>-<ref>``, ``<ref>`` the encoded digest truncated to 64 characters."""
     d = Digest.parse(digest)
-    return f"{d.algorithm}-{d.encoded}"[:128]
+    return f"{d.algorithm}-{d.encoded[:64]}"
 
 
 def _is_name_unknown(body: bytes) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from .._http.headers import parse_range_end
-from .._http.transport import Body, Reply
+from .._http.transport import Body, Reply, join_location
 from ..digest import Digest
 from ..errors import ErrorDetail, RegistryError
 from ..models import Descriptor
@@ -28,7 +28,8 @@ class UploadSession:
     def with_reply(self, reply: Reply) -> UploadSession:
         """The session as a 202/204 answer describes it (new ``Location``, ``Range``)."""
         location = reply.headers.get("location")
-        new_location = str(httpx.URL(reply.url).join(location)) if location else self.location
+        new_location = (join_location(reply.url, location, status=reply.status, method=reply.method)
+                        if location else self.location)
         end = parse_range_end(reply.headers.get("range"))
         offset = end + 1 if end is not None else self.offset
         min_chunk = _min_chunk(reply) or self.min_chunk

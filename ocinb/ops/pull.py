@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..digest import is_digest
+from ..digest import Hasher, is_digest
 from ..errors import ManifestError, PlatformNotFoundError, SizeMismatchError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
@@ -131,6 +131,15 @@ async def resolve(repo: AsyncRepository, ref: str, platform: str | Platform | No
     return ResolvedImage(repo.name, ref, top, child, entry)
 
 
+def _file_matches(path: Path, digest: str) -> bool:
+    """Whether the file at ``path`` hashes to ``digest`` (read in 1 MiB pieces)."""
+    hasher = Hasher(digest)
+    with open(path, "rb") as fh:
+        while data := fh.read(1024 * 1024):
+            hasher.update(data)
+    return hasher.digest() == digest
+
+
 @dataclass
 class PulledImage:
     """A pulled image: its resolution, the config, and (on request) where the layers were written."""
@@ -162,8 +171,9 @@ async def pull(repo: AsyncRepository, ref: str, *, platform: str | Platform | No
 
         async def one(desc: Descriptor) -> Path:
             target = folder / desc.digest.replace(":", "-")
-            if target.exists() and target.stat().st_size == desc.size:
-                return target
+            if target.exists() and target.stat().st_size == desc.size and await asyncio.to_thread(
+                    _file_matches, target, desc.digest):
+                return target  # already there and verified: content addressed, so still right
             return await repo.blobs.download(desc.digest, target, size=desc.size, progress=progress)
 
         paths = list(await asyncio.gather(*(one(d) for d in image.layers)))

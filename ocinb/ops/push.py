@@ -65,11 +65,14 @@ async def _load_fallback(repo: AsyncRepository, subject: str) -> ImageIndex:
 
 
 async def _add_to_fallback(repo: AsyncRepository, subject: str, desc: Descriptor) -> None:
-    index = await _load_fallback(repo, subject)
-    if any(d.digest == desc.digest for d in index.manifests):
-        return
-    index.manifests.append(desc)
-    await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
+    # Read-modify-write of one tag: serialised per subject within this client (other clients can
+    # still race, as the spec acknowledges).
+    async with repo.client.lock(f"fallback:{repo.name}:{subject}"):
+        index = await _load_fallback(repo, subject)
+        if any(d.digest == desc.digest for d in index.manifests):
+            return
+        index.manifests.append(desc)
+        await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
 
 
 async def delete_manifest(repo: AsyncRepository, digest: str) -> None:
@@ -82,11 +85,12 @@ async def delete_manifest(repo: AsyncRepository, digest: str) -> None:
         subject = None
     await repo.manifests.delete(digest)
     if subject and repo.referrers.api_supported is not True:
-        index = await _load_fallback(repo, subject)
-        kept = [d for d in index.manifests if d.digest != digest]
-        if len(kept) != len(index.manifests):
-            index.manifests = kept
-            await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
+        async with repo.client.lock(f"fallback:{repo.name}:{subject}"):
+            index = await _load_fallback(repo, subject)
+            kept = [d for d in index.manifests if d.digest != digest]
+            if len(kept) != len(index.manifests):
+                index.manifests = kept
+                await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
 
 
 async def _push_layer(repo: AsyncRepository, layer: LayerLike) -> Descriptor:
