@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import pandas as pd
 
 from . import media_types as mt
 from ._sync import run_sync
+from .endpoints.referrers import is_fallback_tag
 from .errors import ManifestError, NotFoundError, OcinbError, VerificationError
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform, parse_timestamp
@@ -40,7 +40,6 @@ PROGRESS_THRESHOLD = 20
 STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string"
 """pandas' string dtype: ``"str"`` in pandas 3, ``"string"`` in pandas 2."""
 
-_FALLBACK_TAG = re.compile(r"^[a-z0-9]+-[0-9a-f]{32,}$")
 
 TAGS_COLUMNS = {"tag": STR, "digest": STR, "media_type": STR, "size": "Int64"}
 PLATFORMS_COLUMNS = {
@@ -148,11 +147,6 @@ def _platform_str(platform: Platform | None) -> str | None:
     return str(platform) if platform is not None else None
 
 
-def _is_fallback_tag(tag: str) -> bool:
-    """True for referrers fallback tags (``sha256-<hex>``), which are not images."""
-    return bool(_FALLBACK_TAG.match(tag))
-
-
 async def tags_frame(client: AsyncClient, repository: str, *, resolve: bool = False,
                      progress: bool | None = None, referrer_tags: bool = False) -> pd.DataFrame:
     """One row per tag of ``repository``.
@@ -162,7 +156,7 @@ async def tags_frame(client: AsyncClient, repository: str, *, resolve: bool = Fa
     tags (``sha256-<hex>``) are left out unless ``referrer_tags=True``.
     """
     repo = client.repo(repository)
-    names = [t for t in await repo.tags.list() if referrer_tags or not _is_fallback_tag(t)]
+    names = [t for t in await repo.tags.list() if referrer_tags or not is_fallback_tag(t)]
     columns = dict(TAGS_COLUMNS) if resolve else {"tag": STR}
     rows: list[dict[str, Any]] = [{"tag": t} for t in names]
     if resolve:
@@ -351,7 +345,7 @@ async def sizes_frame(client: AsyncClient, repository: str, tags: Sequence[str] 
     """
     repo = client.repo(repository)
     if tags is None:
-        tags = [t for t in await repo.tags.list() if not _is_fallback_tag(t)]
+        tags = [t for t in await repo.tags.list() if not is_fallback_tag(t)]
     memo = _Memo()
 
     def manifest(ref: str) -> Awaitable[Manifest]:

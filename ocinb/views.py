@@ -67,7 +67,8 @@ def _mono(value: Any) -> str:
     return f'<span style="{_MONO}">{esc(value)}</span>'
 
 
-def _cell_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A table cell as text: missing values (None, NA, NaN, NaT) empty, timestamps in UTC."""
     if value is None:
         return ""
     if isinstance(value, float | int) and not isinstance(value, bool) and pd.isna(value):
@@ -95,7 +96,7 @@ def table(df: pd.DataFrame, *, bars: str | None = None, sizes: Iterable[str] = (
         cells = []
         for col in df.columns:
             value = row[col]
-            text = human_size(value) if col in size_cols else _cell_text(value)
+            text = human_size(value) if col in size_cols else cell_text(value)
             cells.append(f'<td style="{_CELL}">{esc(text, limit)}</td>')
         if bars:
             value = row[bars]
@@ -354,14 +355,14 @@ class InspectView:
             lines.append(f"  platforms ({len(self.platforms)}):")
             for row in self.platforms.head(30).itertuples():
                 tag = " [attestation]" if row.is_attestation else ""
-                lines.append(f"    {clean(_cell_text(row.platform), 60):<20} {row.digest[:19]}  "
+                lines.append(f"    {clean(cell_text(row.platform), 60):<20} {row.digest[:19]}  "
                              f"{human_size(row.image_size):>9}{tag}")
         if self.layers is not None:
             total = int(self.layers["size"].sum()) if len(self.layers) else 0
             lines.append(f"  layers ({len(self.layers)}, {human_size(total)}):")
             for row in self.layers.head(30).itertuples():
                 lines.append(f"    {row.position:>3} {row.digest[:19]} {human_size(row.size):>9}  "
-                             f"{clean(_cell_text(row.created_by), 70)}")
+                             f"{clean(cell_text(row.created_by), 70)}")
         for key in ("entrypoint", "cmd"):
             if self.config.get(key):
                 lines.append(f"  {key + ':':<11} {clean(' '.join(self.config[key]), 200)}")

@@ -21,26 +21,19 @@ import traitlets
 
 from ._sync import loop_thread
 from .client import AsyncClient
-from .errors import NotFoundError, OcinbError, UnauthorizedError
+from .endpoints.referrers import is_fallback_tag
+from .errors import DeniedError, NotFoundError, OcinbError, UnauthorizedError
+from .frames import default_client, layers_frame
 from .models import Platform
 from .ops import pull as pull_ops
 from .reference import Reference
+from .views import cell_text, esc, human_size, inspect_async
 
 __all__ = ["Explorer", "LayerPicker", "PlatformPicker", "RepositoryPicker", "TagPicker", "explorer"]
 
 log = logging.getLogger(__name__)
 
 MAX_SHOWN_TAGS = 200
-
-
-def _human(size: int) -> str:
-    """A byte count for people: ``532 B``, ``12.3 MB``."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
 
 
 def _platform_value(platform: Platform) -> str:
@@ -281,7 +274,13 @@ class RepositoryPicker(_Picker):
 
     def refresh(self) -> None:
         """Reload the catalog in the background."""
-        self._run(f"loading the catalog of {self.client.registry}", self.client.catalog(), self._apply)
+        self._run(f"loading the catalog of {self.client.registry}", self.client.catalog(), self._apply,
+                  self._no_catalog)
+
+    def _no_catalog(self, exc: BaseException) -> None:
+        # Most public registries (Docker Hub, GHCR) do not list repositories: that is no error.
+        if isinstance(exc, UnauthorizedError | DeniedError | NotFoundError):
+            self._board.set(self._key, "info", f"{self.client.registry} does not list its repositories; type a name")
 
     def _apply(self, names: list[str]) -> None:
         self.repositories = list(names)
@@ -359,7 +358,7 @@ class TagPicker(_Picker):
         return f"{self._repository}:{self.value}" if self._repository and self.value else None
 
     async def _list(self, name: str) -> list[str]:
-        return await self.client.repo(name).tags.list()
+        return [t for t in await self.client.repo(name).tags.list() if not is_fallback_tag(t)]
 
     def _upstream_changed(self) -> None:
         assert self._source is not None
@@ -513,11 +512,11 @@ class PlatformPicker(_Picker):
 
 def _layer_label(row: Any) -> str:
     """``  3    12.3 MB  RUN apt-get install …`` for one row of the layers frame."""
-    step = " ".join(str(row.created_by or "").split())
+    step = " ".join(cell_text(row.created_by).split())
     step = step.removeprefix("/bin/sh -c ").removeprefix("#(nop) ").strip()
     if len(step) > 80:
         step = step[:79] + "…"
-    return f"{row.position:>3}  {_human(int(row.size)):>9}  {step or str(row.digest)[:19]}"
+    return f"{row.position:>3}  {human_size(int(row.size)):>9}  {step or str(row.digest)[:19]}"
 
 
 class LayerPicker(_Picker):
@@ -551,8 +550,6 @@ class LayerPicker(_Picker):
             self._cancel()
             self._apply(None)
             return
-        from .frames import layers_frame
-
         where = f"{ref} ({platform})" if platform else ref
         self._run(f"loading the layers of {where}", layers_frame(self.client, ref, platform or None), self._apply,
                   lambda _exc: self._apply(None))
@@ -606,8 +603,6 @@ class _ViewLoader(_Picker):
             return
         ref, platform = source.ref, source.value or None
         where = f"{ref} ({platform})" if platform else ref
-        from .views import inspect_async
-
         self._run(f"loading the view of {where}", inspect_async(self.client, ref, platform), self._show,
                   lambda _exc: self._show(None))
 
@@ -682,9 +677,8 @@ class Explorer:
                     "data": {"text/html": self.view._repr_html_(), "text/plain": repr(self.view)}}]
         layer = self.layer.layer
         if layer is not None:
-            from .views import esc, human_size
-
-            rows = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{esc(k)}</th><td>{esc(v)}</td></tr>"
+            rows = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{esc(k)}</th>"
+                           f"<td>{esc(cell_text(v))}</td></tr>"
                            for k, v in (("position", layer["position"]), ("digest", layer["digest"]),
                                         ("media type", layer["media_type"]), ("size", human_size(layer["size"])),
                                         ("created", layer["created"]), ("created by", layer["created_by"])))
@@ -706,14 +700,20 @@ class Explorer:
 
 
 def explorer(registry_or_repo: str | AsyncClient | Any, tag: str | None = None, platform: str | None = None,
-             *, load_catalog: bool = True, **client_kwargs: Any) -> Explorer:
+             *, load_catalog: bool | None = None, **client_kwargs: Any) -> Explorer:
     """An interactive explorer of a registry (``"ghcr.io"``), a repository (``"127.0.0.1:5000/demo/app"``)
-    or a tag (``"…/app:1.0"``); a client (``AsyncClient`` or ``Client``) may be passed instead."""
+    or a tag (``"…/app:1.0"``); a client (``AsyncClient`` or ``Client``) may be passed instead.
+
+    Without ``client_kwargs`` it uses the default client of ``ocinb.configure``; the catalog is loaded
+    when no repository was named (``load_catalog`` overrides that).
+    """
     repository: str | None = None
     if isinstance(registry_or_repo, str):
         registry, repository, explicit = _parse_target(registry_or_repo)
         tag = tag or explicit
-        client: AsyncClient = AsyncClient(registry, **client_kwargs)
+        client: AsyncClient = AsyncClient(registry, **client_kwargs) if client_kwargs else default_client(registry)
     else:
         client = getattr(registry_or_repo, "aio", registry_or_repo)
+    if load_catalog is None:
+        load_catalog = repository is None
     return Explorer(client, repository, tag, platform, load_catalog=load_catalog)

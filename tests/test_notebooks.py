@@ -73,8 +73,8 @@ def test_notebooks_are_committed_clean() -> None:
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs"
         first = code[0]
         assert "parameters" in first.metadata.get("tags", []), path.name
-        assert 'os.environ.get("OCINB_REGISTRY", "docker.io")' in first.source
-        assert 'os.environ.get("OCINB_IMAGE", "library/python:' in first.source
+        assert 'os.environ.get("OCINB_REGISTRY", "ghcr.io")' in first.source  # Binder: a public registry
+        assert 'os.environ.get("OCINB_IMAGE", "oras-project/oras:' in first.source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 from .. import media_types as mt
@@ -28,6 +29,14 @@ def _is_name_unknown(body: bytes) -> bool:
         return False
     errors = doc.get("errors") if isinstance(doc, dict) else None
     return isinstance(errors, list) and any(isinstance(e, dict) and e.get("code") == "NAME_UNKNOWN" for e in errors)
+
+
+_FALLBACK_TAG = re.compile(r"[a-z0-9]+-[0-9a-f]{32,64}")
+
+
+def is_fallback_tag(tag: str) -> bool:
+    """Whether ``tag`` looks like a referrers fallback tag (``sha256-<hex>``) rather than an image's."""
+    return bool(_FALLBACK_TAG.fullmatch(tag))
 
 
 class Referrers:
