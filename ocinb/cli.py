@@ -217,14 +217,15 @@ async def _run_frame(args: argparse.Namespace, out: TextIO) -> int:
             df = await client.catalog_frame()
         else:
             assert ref is not None
+            progress = sys.stderr.isatty()  # no bar in pipelines and logs
             if args.command == "tags":
                 _repository_only(ref, "tags")
-                df = await client.tags(ref.repository, resolve=args.resolve)
+                df = await client.tags(ref.repository, resolve=args.resolve, progress=progress)
             elif args.command == "sizes":
                 _repository_only(ref, "sizes")
-                df = await client.sizes(ref.repository, args.tags)
+                df = await client.sizes(ref.repository, args.tags, progress=progress)
             elif args.command == "platforms":
-                df = await client.platforms(_ident(ref))
+                df = await client.platforms(_ident(ref), progress=progress)
             elif args.command == "layers":
                 df = await client.layers(_ident(ref), _platform(args.platform))
             elif args.command == "history":
@@ -246,6 +247,8 @@ def plain_text(view: Any) -> str:
 
 
 async def _run_inspect(args: argparse.Namespace, out: TextIO) -> int:
+    if args.format != "table":
+        raise UsageError("inspect prints a text summary; for csv or json use platforms, layers or history")
     ref = parse_ref(args.ref, args)
     client = _client(ref.registry, args)
     try:

@@ -41,23 +41,26 @@ STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string"
 """pandas' string dtype: ``"str"`` in pandas 3, ``"string"`` in pandas 2."""
 
 
+UTC_TIME = "datetime64[us, UTC]"
+"""Every time column: UTC, microseconds (what registries' timestamps carry; pandas 3's default unit)."""
+
 TAGS_COLUMNS = {"tag": STR, "digest": STR, "media_type": STR, "size": "Int64"}
 PLATFORMS_COLUMNS = {
     "platform": STR, "os": STR, "architecture": STR, "variant": STR, "os_version": STR, "digest": STR,
     "media_type": STR, "manifest_size": "int64", "image_size": "Int64", "layer_count": "Int64",
-    "created": "datetime64[ns, UTC]", "is_attestation": "bool", "attests": STR,
+    "created": UTC_TIME, "is_attestation": "bool", "attests": STR,
 }
 LAYERS_COLUMNS = {
     "position": "int64", "digest": STR, "media_type": STR, "size": "int64", "share": "float64",
-    "created_by": STR, "created": "datetime64[ns, UTC]",
+    "created_by": STR, "created": UTC_TIME,
 }
 HISTORY_COLUMNS = {
-    "step": "int64", "created": "datetime64[ns, UTC]", "created_by": STR, "comment": STR, "author": STR,
+    "step": "int64", "created": UTC_TIME, "created_by": STR, "comment": STR, "author": STR,
     "empty_layer": "bool", "layer_digest": STR, "layer_size": "Int64",
 }
 REFERRERS_COLUMNS = {
     "digest": STR, "artifact_type": STR, "media_type": STR, "size": "int64", "subject": STR, "depth": "int64",
-    "created": "datetime64[ns, UTC]", "title": STR,
+    "created": UTC_TIME, "title": STR,
 }
 CATALOG_COLUMNS = {"repository": STR}
 SIZES_COLUMNS = {
@@ -72,7 +75,7 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     for name, dtype in columns.items():
         values = [row.get(name) for row in rows]
         if dtype.startswith("datetime64"):
-            data[name] = pd.Series(pd.to_datetime(values, utc=True), dtype=None if values else dtype)
+            data[name] = pd.Series(pd.to_datetime(values, utc=True)).astype(dtype)
         elif dtype == "bool":
             data[name] = pd.Series([bool(v) for v in values], dtype="bool")
         elif dtype == STR:

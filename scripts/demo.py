@@ -18,8 +18,10 @@ NOTEBOOKS = ROOT / "notebooks"
 INSTALL_HELP = (
     "the CNCF registry (Debian package docker-registry) is missing; install it with\n"
     "  sudo apt-get install -y docker-registry\n"
-    "or run one with Docker and point the notebooks at it:\n"
-    "  docker run -d -p 5000:5000 registry:2 && OCINB_REGISTRY=127.0.0.1:5000 jupyter lab notebooks/"
+    "or run one with Docker, seed it and point the notebooks at it:\n"
+    "  docker run -d -p 5000:5000 registry:2\n"
+    "  python -c \"from ocinb.demo import seed; seed('127.0.0.1:5000')\"\n"
+    "  OCINB_REGISTRY=127.0.0.1:5000 OCINB_IMAGE=demo/app:2.0 OCINB_TAGS= jupyter lab notebooks/"
 )
 
 
@@ -99,12 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {html.relative_to(ROOT) if html.is_relative_to(ROOT) else html}  {seconds:5.1f} s  {status}")
         image = info.reference()
         print(f"\n$ ocinb platforms {image}", flush=True)
-        cli.main(["platforms", image])
+        codes = [cli.main(["platforms", image])]
         print(f"\n$ ocinb sizes {info.registry}/demo/app", flush=True)
-        cli.main(["sizes", f"{info.registry}/demo/app"])
+        codes.append(cli.main(["sizes", f"{info.registry}/demo/app"]))
         print(f"\nexecuted notebooks (HTML): {Path(args.out).resolve()}/")
         print(f"demo done in {time.monotonic() - total:.1f} s")
-        return 1 if failed else 0
+        return 1 if failed or any(codes) else 0
     finally:
         registry.stop()
 

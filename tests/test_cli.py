@@ -21,6 +21,7 @@ import httpx
 import pytest
 from _faultproxy import FaultProxy
 
+import ocinb
 from ocinb.cli import main
 from ocinb.demo import APP_PLATFORMS, DemoInfo, seed
 from ocinb.testing import LocalRegistry
@@ -38,8 +39,9 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 @pytest.fixture(scope="module")
 def demo(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> DemoInfo:
     """The `registry` fixture seeded with the demo content (idempotent across modules)."""
-    os.environ.setdefault("OCINB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cli-cache"))
-    return seed(registry.address)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OCINB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cli-cache"))
+        return seed(registry.address)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -263,10 +265,12 @@ def test_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_credentials_from_stdin_never_printed(basic_registry: LocalRegistry, basic_credentials: tuple[str, str],
                                               capsys: pytest.CaptureFixture[str]) -> None:
     user, password = basic_credentials
+    with ocinb.Client(basic_registry.address, username=user, password=password, docker_config=False) as client:
+        client.repo("cli/stdin-login").blobs.upload(b"proof of login")
     code, out, err = run(capsys, "-u", user, "--password-stdin", "catalog", basic_registry.address,
                          "-f", "json", stdin=password + "\n")
     assert code == 0, err
-    assert json.loads(out) == [] or isinstance(json.loads(out), list)
+    assert {"repository": "cli/stdin-login"} in json.loads(out)
     code, out, err = run(capsys, "-u", user, "--password-stdin", "catalog", basic_registry.address,
                          stdin="wrong-" + password)
     assert code == 1
@@ -335,3 +339,17 @@ def test_demo_keep_leaves_registry_running(kept_registry: dict[str, str]) -> Non
         reply = http.get(f"http://{address}/v2/demo/app/tags/list")
     assert reply.status_code == 200
     assert set(reply.json()["tags"]) >= {"1.0", "1.1", "2.0", "latest"}
+
+
+def test_unknown_platform_is_one_clear_line(demo: DemoInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "layers", demo.reference(), "-p", "windows/s390x")
+    assert code == 1
+    line = one_error_line(err)
+    assert line.startswith("error: no manifest for platform windows/s390x") and "linux/arm64/v8" in line
+    code, _, err = run(capsys, "layers", f"{demo.registry}/demo/tools:3.19", "-p", "linux/arm64")
+    assert code == 1 and "offered: linux/amd64" in one_error_line(err)
+
+
+def test_inspect_refuses_table_formats_it_cannot_write(demo: DemoInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "inspect", demo.reference(), "-f", "json")
+    assert code == 2 and out == "" and "inspect prints a text summary" in err

@@ -21,8 +21,9 @@ CELL_TIMEOUT = 120
 
 @pytest.fixture(scope="module")
 def demo(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> DemoInfo:
-    os.environ.setdefault("OCINB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nb-cache"))
-    return seed(registry.address)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OCINB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nb-cache"))
+        return seed(registry.address)
 
 
 _executed: dict[Path, nbformat.NotebookNode] = {}
