@@ -7,11 +7,11 @@ import re
 from collections.abc import AsyncIterator
 
 from .. import media_types as mt
-from .._http.headers import next_link
 from ..digest import Digest
 from ..errors import NotFoundError
 from ..models import Descriptor, ImageIndex, parse_manifest
 from ._base import RepoContext
+from ._pages import paginate
 from .manifests import Manifests
 
 
@@ -57,32 +57,22 @@ class Referrers:
 
     async def _native(self, digest: str, artifact_type: str | None) -> AsyncIterator[tuple[list[Descriptor], bool]]:
         params = {"artifactType": artifact_type} if artifact_type else None
-        url: str | None = self._ctx.core.url(self._ctx.path(f"referrers/{digest}"))
-        seen: set[str] = set()
+        url = self._ctx.core.url(self._ctx.path(f"referrers/{digest}"))
         first = True
-        while url:
-            reply = await self._ctx.core.request(
-                "GET", url, scopes=self._ctx.pull, params=params if first else None, expect=(200, 404),
-                headers={"Accept": mt.OCI_INDEX}, max_body=self._ctx.max_manifest_size,
-            )
+        async for reply in paginate(self._ctx.core, url, scopes=self._ctx.pull, params=params, expect=(200, 404),
+                                    headers={"Accept": mt.OCI_INDEX}, max_body=self._ctx.max_manifest_size):
             ctype = mt.strip_params(reply.headers.get("content-type", ""))
             if reply.status == 404 or (first and ctype != mt.OCI_INDEX):
-                if first:
-                    # An OCI NAME_UNKNOWN is about this repository, not about the API: remember nothing.
-                    if not (reply.status == 404 and _is_name_unknown(reply.content)):
-                        self._ctx.core.capabilities["referrers_api"] = False
-                    return
-                break
+                # An OCI NAME_UNKNOWN is about this repository, not about the API: remember nothing.
+                if first and not (reply.status == 404 and _is_name_unknown(reply.content)):
+                    self._ctx.core.capabilities["referrers_api"] = False
+                return
             first = False
             self._ctx.core.capabilities["referrers_api"] = True
             index = parse_manifest(reply.content, mt.OCI_INDEX)
             filtered = "artifacttype" in reply.headers.get("oci-filters-applied", "").lower().replace(" ", "")
             if isinstance(index, ImageIndex):
                 yield list(index.manifests), filtered
-            seen.add(reply.url)
-            url = next_link(reply.headers.get("link"), reply.url)
-            if url in seen:
-                break
 
     async def fallback_index(self, digest: str) -> ImageIndex | None:
         """The fallback tag's index, or ``None`` when the tag does not exist."""

@@ -6,10 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from .._http.auth import CATALOG_SCOPE
-from .._http.headers import next_link
 from .._http.transport import HttpCore
-from ..errors import RegistryError
-from ._pages import json_object
+from ._pages import page_params, paginate, string_list
 
 
 @dataclass(frozen=True)
@@ -32,26 +30,8 @@ async def ping(core: HttpCore) -> Ping:
 
 async def catalog_pages(core: HttpCore, n: int | None = None, last: str | None = None) -> AsyncIterator[list[str]]:
     """``GET /v2/_catalog`` page by page, following ``Link``."""
-    params: dict[str, str | int] = {}
-    if n is not None:
-        params["n"] = n
-    if last is not None:
-        params["last"] = last
-    url: str | None = core.url("/v2/_catalog")
-    seen: set[str] = set()
-    first = True
-    while url:
-        reply = await core.request("GET", url, scopes=(CATALOG_SCOPE,), params=params if first else None)
-        first = False
-        doc = json_object(reply, "catalog")
-        repos = doc.get("repositories") or []
-        if not isinstance(repos, list):
-            raise RegistryError(reply.status, "GET", reply.url, body="catalog 'repositories' is not a list")
-        yield [str(r) for r in repos]
-        seen.add(reply.url)
-        url = next_link(reply.headers.get("link"), reply.url)
-        if url in seen:
-            break
+    async for reply in paginate(core, core.url("/v2/_catalog"), scopes=(CATALOG_SCOPE,), params=page_params(n, last)):
+        yield string_list(reply, "catalog", "repositories")
 
 
 async def catalog(core: HttpCore, n: int | None = None, last: str | None = None) -> list[str]:

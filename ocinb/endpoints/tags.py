@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from .._http.headers import next_link
-from ..errors import ErrorDetail, RegistryError
 from ._base import RepoContext
-from ._pages import json_object
+from ._pages import page_params, paginate, string_list
 
 
 class Tags:
@@ -18,30 +16,9 @@ class Tags:
 
     async def pages(self, n: int | None = None, last: str | None = None) -> AsyncIterator[list[str]]:
         """Each page of ``GET /v2/<name>/tags/list?n=&last=``, following ``Link`` (never guessing from ``n``)."""
-        params: dict[str, str | int] = {}
-        if n is not None:
-            if n < 0:
-                raise ValueError(f"n must be >= 0, got {n}")
-            params["n"] = n
-        if last is not None:
-            params["last"] = last
-        url: str | None = self._ctx.core.url(self._ctx.path("tags/list"))
-        seen: set[str] = set()
-        first = True
-        while url:
-            reply = await self._ctx.core.request("GET", url, scopes=self._ctx.pull,
-                                                 params=params if first else None)
-            first = False
-            doc = json_object(reply, "tags/list")
-            tags = doc.get("tags") or []
-            if not isinstance(tags, list):
-                raise RegistryError(reply.status, "GET", reply.url,
-                                    [ErrorDetail("UNKNOWN", "tags/list 'tags' is not a list")])
-            yield [str(t) for t in tags]
-            seen.add(reply.url)
-            url = next_link(reply.headers.get("link"), reply.url)
-            if url in seen:
-                break
+        url = self._ctx.core.url(self._ctx.path("tags/list"))
+        async for reply in paginate(self._ctx.core, url, scopes=self._ctx.pull, params=page_params(n, last)):
+            yield string_list(reply, "tags/list", "tags")
 
     async def list(self, n: int | None = None, last: str | None = None) -> list[str]:
         """All tags (every page). ``n`` is the page size asked for; ``last`` starts after that tag."""
