@@ -36,6 +36,37 @@ class Manifest:
             media_type = _json_media_type(data) or mt.OCI_MANIFEST
         return cls(data, media_type, digest or Digest.of(data), repository, reference)
 
+    @classmethod
+    def of(cls, manifest: Manifest | ImageManifest | ImageIndex | bytes, media_type: str | None = None) -> Manifest:
+        """Any manifest form as a :class:`Manifest`: models are serialised once, bytes kept as given."""
+        if isinstance(manifest, Manifest):
+            if media_type is None or mt.strip_params(media_type) == manifest.media_type:
+                return manifest
+            return cls(manifest.data, mt.strip_params(media_type), manifest.digest, manifest.repository,
+                       manifest.reference)
+        if isinstance(manifest, ImageManifest | ImageIndex):
+            default = mt.OCI_INDEX if isinstance(manifest, ImageIndex) else mt.OCI_MANIFEST
+            return cls.from_bytes(manifest.to_json_bytes(), media_type or manifest.media_type or default)
+        if isinstance(manifest, bytes | bytearray | memoryview):
+            return cls.from_bytes(bytes(manifest), media_type)
+        raise TypeError(f"cannot use a {type(manifest).__name__} as a manifest")
+
+    @property
+    def subject(self) -> str | None:
+        """The digest this manifest refers to through ``subject``, if it parses and has one."""
+        try:
+            subject = self.parsed.subject
+        except ManifestError:
+            return None
+        return subject.digest if subject is not None else None
+
+    def referrer_descriptor(self) -> Descriptor:
+        """The descriptor a referrers index lists for this manifest: ``artifactType`` (else the config's media
+        type) and the manifest's annotations."""
+        parsed = self.parsed
+        artifact = parsed.effective_artifact_type if isinstance(parsed, ImageManifest) else parsed.artifact_type
+        return self.descriptor(artifact_type=artifact, annotations=parsed.annotations or None)
+
     @property
     def size(self) -> int:
         return len(self.data)

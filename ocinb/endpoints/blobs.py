@@ -130,9 +130,10 @@ class Blobs:
         self._ctx = ctx
         self._uploads = uploads
 
-    async def get(self, digest: str, *, max_size: int | None = None) -> bytes:
-        """end-2 GET the whole blob into memory, verified (use :meth:`open`/:meth:`download` for big ones)."""
-        stream = self.open(digest)
+    async def get(self, digest: str, *, size: int | None = None, max_size: int | None = None) -> bytes:
+        """end-2 GET the whole blob into memory, verified: ``size`` (a descriptor's) as the bytes arrive, then
+        the digest (use :meth:`open`/:meth:`download` for big blobs)."""
+        stream = self.open(digest, size=size)
         out = bytearray()
         async for chunk in stream:
             out += chunk

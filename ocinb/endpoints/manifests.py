@@ -108,22 +108,12 @@ class Manifests:
         ``ref`` is a tag or the manifest's digest. A returned ``Docker-Content-Digest`` must match.
         """
         ref = check_reference(ref)
-        if isinstance(manifest, Manifest):
-            data, media_type = manifest.data, media_type or manifest.media_type
-        elif isinstance(manifest, ImageManifest | ImageIndex):
-            data = manifest.to_json_bytes()
-            default = mt.OCI_INDEX if isinstance(manifest, ImageIndex) else mt.OCI_MANIFEST
-            media_type = media_type or manifest.media_type or default
-        elif isinstance(manifest, bytes | bytearray | memoryview):
-            data = bytes(manifest)
-            media_type = media_type or Manifest.from_bytes(data).media_type
-        else:
-            raise TypeError(f"cannot push a manifest of type {type(manifest).__name__}")
+        m = Manifest.of(manifest, media_type)
+        data, media_type, digest = m.data, m.media_type, m.digest
         if len(data) > self._ctx.max_manifest_size:
             raise ManifestError(
                 f"manifest is {len(data)} bytes, over the {self._ctx.max_manifest_size}-byte limit registries accept"
             )
-        digest = Digest.of(data)
         if is_digest(ref):
             verify_bytes(data, ref, what=f"manifest pushed as {ref}")
         reply = await self._ctx.core.request(

@@ -104,13 +104,3 @@ class Referrers:
                 found.setdefault(desc.digest, desc)
         return list(found.values())
 
-
-def referrer_descriptor(data: bytes, media_type: str) -> Descriptor:
-    """The descriptor a referrers index holds for a manifest: artifactType (else config type) and annotations."""
-    parsed = parse_manifest(data, media_type)
-    doc = json.loads(data)
-    artifact = getattr(parsed, "artifact_type", None)
-    if not artifact and hasattr(parsed, "config"):
-        artifact = parsed.config.media_type
-    return Descriptor(media_type=media_type, digest=str(Digest.of(data)), size=len(data),
-                      artifact_type=artifact, annotations=doc.get("annotations") or None)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..digest import Hasher, is_digest
-from ..errors import ManifestError, PlatformNotFoundError, SizeMismatchError
+from ..errors import ManifestError, PlatformNotFoundError
 from ..manifest import Manifest
-from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
+from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform, parse_config
 
 if TYPE_CHECKING:
     from ..client import AsyncRepository
@@ -56,15 +56,9 @@ async def get_config(repo: AsyncRepository, desc: Descriptor) -> tuple[ImageConf
     cache = repo.client.cache
     data = cache.get(desc.digest)
     if data is None:
-        data = await repo.blobs.get(desc.digest, max_size=MAX_CONFIG_SIZE)
-        if len(data) != desc.size:
-            raise SizeMismatchError(desc.size, len(data), f"config {desc.digest}")
+        data = await repo.blobs.get(desc.digest, size=desc.size, max_size=MAX_CONFIG_SIZE)
         cache.put(desc.digest, data)
-    try:
-        config = ImageConfig.model_validate_json(data)
-    except ValueError as exc:
-        raise ManifestError(f"config {desc.digest} is not an image config: {str(exc)[:200]}") from None
-    return config, data
+    return parse_config(data), data
 
 
 def select_platform(index: ImageIndex, platform: str | Platform | None) -> Descriptor:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .. import media_types as mt
 from ..digest import Digest
 from ..endpoints import PutResult
-from ..endpoints.referrers import fallback_tag, referrer_descriptor
+from ..endpoints.referrers import fallback_tag
 from ..errors import NotFoundError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
@@ -37,23 +37,11 @@ async def push_manifest(repo: AsyncRepository, ref: str, manifest: Manifest | Im
                         media_type: str | None = None) -> PutResult:
     """PUT a manifest; when it has a ``subject`` and the registry answers without ``OCI-Subject``,
     add it to the subject's ``<alg>-<hex>`` fallback index (created when missing, no duplicates)."""
-    result = await repo.manifests.put(ref, manifest, media_type)
-    data = manifest.data if isinstance(manifest, Manifest) else (
-        manifest if isinstance(manifest, bytes) else manifest.to_json_bytes())
-    subject = _subject_of(data)
-    if subject and result.subject is None:
-        await _add_to_fallback(repo, subject, referrer_descriptor(data, result.descriptor.media_type))
+    m = Manifest.of(manifest, media_type)
+    result = await repo.manifests.put(ref, m)
+    if m.subject and result.subject is None:
+        await _add_to_fallback(repo, m.subject, m.referrer_descriptor())
     return result
-
-
-def _subject_of(data: bytes) -> str | None:
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    subject = doc.get("subject") if isinstance(doc, dict) else None
-    digest = subject.get("digest") if isinstance(subject, dict) else None
-    return digest if isinstance(digest, str) else None
 
 
 async def _load_fallback(repo: AsyncRepository, subject: str) -> ImageIndex:
@@ -78,11 +66,12 @@ async def _add_to_fallback(repo: AsyncRepository, subject: str, desc: Descriptor
 async def delete_manifest(repo: AsyncRepository, digest: str) -> None:
     """DELETE a manifest by digest, removing it from its subject's fallback index when it has one."""
     digest = str(Digest.parse(digest))
-    try:
-        m = await repo.manifests.get(digest)
-        subject = _subject_of(m.data)
-    except NotFoundError:
-        subject = None
+    subject = None
+    if repo.referrers.api_supported is not True:  # a registry with the API keeps its own index
+        try:
+            subject = (await repo.manifests.get(digest)).subject
+        except NotFoundError:
+            subject = None
     await repo.manifests.delete(digest)
     if subject and repo.referrers.api_supported is not True:
         async with repo.client.lock(f"fallback:{repo.name}:{subject}"):
