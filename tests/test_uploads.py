@@ -14,7 +14,7 @@ from _faultproxy import FaultProxy
 
 from ocinb import AsyncClient
 from ocinb.endpoints.uploads import UploadSession
-from ocinb.errors import TransportError
+from ocinb.errors import RegistryError, TransportError
 from ocinb.models import Descriptor
 from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
@@ -305,3 +305,12 @@ async def test_head_skips_existing_blob(registry: LocalRegistry, repo_name: str,
     assert again.digest == from_file.digest == _digest(data) and from_file.size == len(data)
     assert after["HEAD"] - before["HEAD"] == 2
     assert after.get("POST") == before.get("POST") and after.get("PUT") == before.get("PUT")
+
+
+async def test_failed_upload_cancels_its_session(registry: LocalRegistry, repo_name: str, cache: ContentCache) -> None:
+    """A wrong digest is refused at the final PUT; the half-written session is then deleted, not left behind."""
+    wrong = "sha256:" + "0" * 64
+    async with client(registry.address, cache) as c:
+        with pytest.raises(RegistryError, match="DIGEST_INVALID"):
+            await c.repo(repo_name).blobs.upload(b"these bytes do not hash to zero" * 100, wrong)
+    assert registry.request_count("DELETE", f"/v2/{repo_name}/blobs/uploads/") == 1

@@ -4,6 +4,7 @@ resuming from the upload status (end-13) after a 416 or a broken connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -93,6 +94,35 @@ async def _chunks(source: Iterable[bytes] | AsyncIterable[bytes], size: int) -> 
         yield bytes(buf)
 
 
+class _Tracked(Uploads):
+    """The upload endpoints, remembering the session in use, so a failed upload can cancel it."""
+
+    session: UploadSession | None = None
+
+    async def start(self) -> UploadSession:
+        self.session = await super().start()
+        return self.session
+
+    async def post(self, digest: str, data: bytes) -> Descriptor | UploadSession:
+        answer = await super().post(digest, data)
+        self.session = answer if isinstance(answer, UploadSession) else None
+        return answer
+
+    async def patch(self, session: UploadSession, chunk: Body, *, length: int) -> UploadSession:
+        self.session = await super().patch(session, chunk, length=length)
+        return self.session
+
+    async def status(self, session: UploadSession) -> UploadSession:
+        self.session = await super().status(session)
+        return self.session
+
+    async def finish(self, session: UploadSession, digest: str, data: Body = b"", *,
+                     length: int | None = None) -> Descriptor:
+        done = await super().finish(session, digest, data, length=length)
+        self.session = None
+        return done
+
+
 class _Done(Exception):
     """The registry already holds the finished blob (the failure hid a success)."""
 
@@ -176,6 +206,8 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
                 progress(size)
             return Descriptor(media_type=media_type, digest=digest, size=size)
 
+    uploads = _Tracked(uploads.ctx)
+    uploads.session = session
     resumer = _Resumer(uploads, resumes, blobs, digest, replayable=stream is None)
     try:
         if stream is None and chunk_size is None:
@@ -197,6 +229,11 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
     except _Done:
         assert digest is not None
         return Descriptor(media_type=media_type, digest=digest, size=size if size is not None else 0)
+    except BaseException:
+        if uploads.session is not None:  # leave no half-written upload behind on the registry
+            with contextlib.suppress(Exception):
+                await uploads.cancel(uploads.session)
+        raise
 
 
 async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, data: bytes | None, digest: str,
