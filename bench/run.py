@@ -555,7 +555,8 @@ def markdown(b: Bench, meta: dict[str, Any]) -> str:
     ]
     for r in b.rows:
         ratio = "ref" if r["reference"] else (f"{r['ratio']:.2f}" if r.get("ratio") else "")
-        lines.append(f"| {r['case']} | {r['client']} | {_fmt_s(r['median_s'])} | {r['runs']} | {ratio} | "
+        client = r["client"].replace("|", "\\|")  # a shell pipeline in a Markdown cell
+        lines.append(f"| {r['case']} | {client} | {_fmt_s(r['median_s'])} | {r['runs']} | {ratio} | "
                      f"{_detail(r)} |")
     lines.append("")
     for case, notes in b.notes.items():
