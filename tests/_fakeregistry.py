@@ -223,7 +223,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ServerBase:
-    """A ThreadingHTTPServer (HTTP/1.1, keep-alive) on a daemon thread; subclasses implement ``handle``."""
+    """A ThreadingHTTPServer (HTTP/1.1, keep-alive) on a daemon thread; subclasses implement ``handle`` and
+    record what they serve in ``requests`` under ``_lock``."""
+
+    requests: list[RecordedRequest]
+    _lock: threading.Lock | threading.RLock
+
+    def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
+        """Number of recorded requests with that method and path prefix."""
+        with self._lock:
+            return sum(1 for r in self.requests if (method is None or r.method == method.upper())
+                       and (path_prefix is None or r.path.startswith(path_prefix)))
+
+    def reset_log(self) -> None:
+        """Clear the request log."""
+        with self._lock:
+            self.requests.clear()
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._conns: set[socket.socket] = set()
@@ -454,7 +469,6 @@ class FakeRegistry(ServerBase):
         self._refresh_tokens: dict[str, str] = {}
         super().__init__(host, port)
 
-    # ---- storage API for tests
 
     def put_blob(self, repo: str, data: bytes, algorithm: str = "sha256") -> str:
         """Store ``data`` as a blob linked into ``repo``; return its digest."""
@@ -500,7 +514,6 @@ class FakeRegistry(ServerBase):
         with self._lock:
             return len(self._uploads)
 
-    # ---- faults and log
 
     def fail_next(
         self,
@@ -526,22 +539,6 @@ class FakeRegistry(ServerBase):
             for token in self._tokens.values():
                 token.expires_at = 0.0
 
-    def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
-        """Number of recorded requests with that method and path prefix."""
-        with self._lock:
-            return sum(
-                1
-                for r in self.requests
-                if (method is None or r.method == method.upper())
-                and (path_prefix is None or r.path.startswith(path_prefix))
-            )
-
-    def reset_log(self) -> None:
-        """Clear the request log."""
-        with self._lock:
-            self.requests.clear()
-
-    # ---- HTTP plumbing
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         """Read, record and answer one request."""
@@ -600,7 +597,6 @@ class FakeRegistry(ServerBase):
         ctype = None if any(k.lower() == "content-type" for k, _ in headers) else "text/plain"
         return Resp(rule.status, body, headers, ctype)
 
-    # ---- auth
 
     def _needed_scopes(self, rec: RecordedRequest, kind: str, name: str | None) -> list[str]:
         if kind == "catalog":
@@ -707,7 +703,6 @@ class FakeRegistry(ServerBase):
             doc["refresh_token"] = refresh
         return Resp(200, json.dumps(doc).encode(), [], "application/json")
 
-    # ---- routing
 
     _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ("base", re.compile(r"/v2/")),
@@ -763,7 +758,6 @@ class FakeRegistry(ServerBase):
     def _method_not_allowed(self) -> Resp:
         return self._err(405, "UNSUPPORTED", "the operation is unsupported")
 
-    # ---- pagination
 
     @staticmethod
     def _paginate(
@@ -844,7 +838,6 @@ class FakeRegistry(ServerBase):
         doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
         return Resp(200, json.dumps(doc).encode(), headers, OCI_INDEX)
 
-    # ---- blobs
 
     def _blob_get(self, rec: RecordedRequest, name: str, digest: str) -> Resp:
         if digest not in self._links.get(name, set()):
@@ -864,7 +857,6 @@ class FakeRegistry(ServerBase):
         links.discard(digest)
         return Resp(202, b"", [("Docker-Content-Digest", digest)])
 
-    # ---- manifests
 
     def _lookup_manifest(self, name: str, ref: str) -> _Manifest | None:
         repo = self._manifests.get(name, {})
@@ -996,7 +988,6 @@ class FakeRegistry(ServerBase):
             del tags[tag]
         return Resp(202)
 
-    # ---- uploads
 
     def _new_upload(self, name: str) -> Resp:
         uuid = secrets.token_hex(16)
@@ -1162,21 +1153,6 @@ class BlobMirror(ServerBase):
             super().__init__(host, port)
         except OSError:
             super().__init__("127.0.0.1", 0)
-
-    def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
-        """Number of recorded requests with that method and path prefix."""
-        with self._lock:
-            return sum(
-                1
-                for r in self.requests
-                if (method is None or r.method == method.upper())
-                and (path_prefix is None or r.path.startswith(path_prefix))
-            )
-
-    def reset_log(self) -> None:
-        """Clear the request log."""
-        with self._lock:
-            self.requests.clear()
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         """Serve one blob request."""

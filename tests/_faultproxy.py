@@ -114,7 +114,6 @@ class FaultProxy(ServerBase):
         self._upstreams: dict[int, http.client.HTTPConnection] = {}
         super().__init__(host, port)
 
-    # ---- fault API
 
     def add_fault(self, fault: Fault, match: Match | None = None, once: bool = True, times: int | None = None) -> None:
         """Queue ``fault`` for requests where ``match(method, path)`` holds; fires once, ``times`` times, or forever."""
@@ -175,20 +174,10 @@ class FaultProxy(ServerBase):
         with self._lock:
             return len(self._queue)
 
-    def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
-        """Number of recorded requests with that method and path prefix."""
-        with self._lock:
-            return sum(
-                1
-                for r in self.requests
-                if (method is None or r.method == method.upper())
-                and (path_prefix is None or r.path.startswith(path_prefix))
-            )
-
     def reset_log(self) -> None:
         """Clear the request log and the list of fired faults."""
+        super().reset_log()
         with self._lock:
-            self.requests.clear()
             self.fired.clear()
 
     def _select(self, rec: RecordedRequest) -> Fault | None:
@@ -211,7 +200,6 @@ class FaultProxy(ServerBase):
                 self.fired.append((rec, fault))
             return fault
 
-    # ---- upstream connections
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._scheme == "https":
@@ -250,7 +238,6 @@ class FaultProxy(ServerBase):
         for conn in conns:
             conn.close()
 
-    # ---- request handling
 
     def _rewrite(self, value: str) -> str:
         return value.replace(self.upstream_url, self.url)
