@@ -14,7 +14,15 @@ import tempfile
 from pathlib import Path
 
 from ..digest import Digest
-from ..errors import VerificationError
+from ..errors import InvalidDigestError
+
+
+def _hash(data: bytes, digest: str) -> str | None:
+    """``data`` hashed with ``digest``'s algorithm; ``None`` for an algorithm that cannot be hashed."""
+    try:
+        return str(Digest.of(data, Digest.parse(digest).algorithm))
+    except InvalidDigestError:
+        return None
 
 
 def default_cache_dir() -> Path:
@@ -55,10 +63,7 @@ class ContentCache:
         except OSError:
             self.misses += 1
             return None
-        try:
-            if Digest.of(data, Digest.parse(digest).algorithm) != digest:
-                raise VerificationError(f"cache entry {digest} is corrupt")
-        except Exception:
+        if _hash(data, digest) != digest:  # corrupt: drop it, fetch again
             with contextlib.suppress(OSError):
                 path.unlink()
             self.misses += 1
@@ -70,7 +75,7 @@ class ContentCache:
         """Store ``data`` under ``digest`` (verified first; silently skipped when off or too big)."""
         if not self.enabled or len(data) > self.max_entry:
             return
-        if Digest.of(data, Digest.parse(digest).algorithm) != digest:
+        if _hash(data, digest) != digest:
             return
         path = self._path(digest)
         if path.exists():
