@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..digest import Hasher, is_digest
+from ..digest import Digest, Hasher, is_digest
 from ..errors import ManifestError, PlatformNotFoundError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform, parse_config
@@ -28,9 +28,9 @@ async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
     client = repo.client
     cache = client.cache
     if is_digest(ref):
-        data = cache.get(ref)
+        data = cache.get(ref)  # verified against ref on read
         if data is not None:
-            return Manifest.from_bytes(data, repository=repo.name, reference=ref)
+            return Manifest.from_bytes(data, digest=Digest.parse(ref), repository=repo.name, reference=ref)
         m = await repo.manifests.get(ref)
         cache.put(str(m.digest), m.data)
         return m
@@ -41,8 +41,8 @@ async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
         client.tag_digests[key] = desc.digest
         data = cache.get(desc.digest)
         if data is not None:
-            m = Manifest.from_bytes(data, desc.media_type, repository=repo.name, reference=ref)
-            return m
+            return Manifest.from_bytes(data, desc.media_type, digest=Digest.parse(desc.digest),
+                                       repository=repo.name, reference=ref)
         m = await repo.manifests.get(desc.digest)
     else:
         m = await repo.manifests.get(ref)
