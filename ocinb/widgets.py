@@ -139,7 +139,7 @@ class _Picker:
         self._downstream: list[Callable[[], None]] = []
         self._generation = 0
         self._future: concurrent.futures.Future[Any] | None = None
-        self._quiet = 0
+        self._quiet_local = threading.local()
         self._job_lock = threading.Lock()
 
     @property
@@ -177,14 +177,20 @@ class _Picker:
         """Block until every pending fetch of this chain of pickers is applied (TimeoutError otherwise)."""
         self._tracker.wait(timeout)
 
+    @property
+    def _quiet(self) -> int:
+        """How deep this thread is in :meth:`_quietly` (per thread: a user's change on the kernel thread
+        while the loop thread applies a result must still propagate)."""
+        return int(getattr(self._quiet_local, "depth", 0))
+
     @contextlib.contextmanager
     def _quietly(self) -> Iterator[None]:
-        """Programmatic widget updates inside this block do not propagate downstream."""
-        self._quiet += 1
+        """Programmatic widget updates made by this thread inside this block do not propagate downstream."""
+        self._quiet_local.depth = self._quiet + 1
         try:
             yield
         finally:
-            self._quiet -= 1
+            self._quiet_local.depth -= 1
 
     def _propagate(self) -> None:
         for notify in list(self._downstream):

@@ -300,18 +300,44 @@ def test_stale_results_are_dropped(client: ocinb.Client, seed: Seed) -> None:
 def test_tag_picker_hides_fallback_tags_and_labels_layers_without_history(client: ocinb.Client, seed: Seed,
                                                                          registry: LocalRegistry) -> None:
     """Referrers fallback tags are not images; a layer with no history step is labelled by its digest."""
-    repo = client.repo(seed.app)
+    name = f"{seed.app}-signed"  # its own repository: the shared seed keeps its tag list
+    repo = client.repo(name)
     image = repo.push_image("bare", {"architecture": "amd64", "os": "linux"}, [b"no history"])
     repo.push_image("sig", b"{}", [b"signature"], config_media_type="application/vnd.oci.empty.v1+json",
                     subject=image.descriptor, artifact_type="application/vnd.example.sig")
-    picker = TagPicker(client, seed.app)
+    picker = TagPicker(client, name)
     picker.wait()
-    assert picker.tags and not any(t.startswith("sha256-") for t in picker.tags)
-    layers = LayerPicker(client, f"{seed.app}:bare")
+    assert picker.tags == ["bare", "sig"]
+    layers = LayerPicker(client, f"{name}:bare")
     layers.wait()
     (label, _), = layers.widget.options
     layer = repo.manifests.get("bare").as_manifest().layers[0]
     assert "nan" not in label and label.endswith(str(layer.digest)[:19]), label
+
+
+def test_a_choice_made_while_another_thread_applies_a_result_still_propagates(client: ocinb.Client,
+                                                                              seed: Seed) -> None:
+    """The loop thread updating a picker quietly must not swallow the user's change on the kernel thread."""
+    tags = TagPicker(client, seed.app)
+    platforms = PlatformPicker(client, tags)
+    platforms.wait()
+    inside, release = threading.Event(), threading.Event()
+
+    def apply_quietly() -> None:
+        with tags._quietly():
+            inside.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=apply_quietly)
+    worker.start()
+    try:
+        assert inside.wait(5)
+        tags.value = "single"
+    finally:
+        release.set()
+        worker.join()
+    platforms.wait()
+    assert platforms.ref == f"{seed.app}:single" and platforms.platforms == ["linux/amd64"]
 
 
 def test_explorer_of_a_repository_skips_the_catalog(registry: LocalRegistry, seed: Seed, tmp_path: Path) -> None:
