@@ -229,19 +229,20 @@ class _Picker:
 
         def done(fut: concurrent.futures.Future[Any]) -> None:
             try:
-                with self._job_lock:
+                with self._job_lock:  # the status line changes only while this is still the newest job
                     if generation != self._generation or fut.cancelled():
                         return
                     self._future = None
-                exc = fut.exception()
+                    exc = fut.exception()
+                    if exc is None:
+                        self._board.clear(self._key)
+                    else:
+                        log.debug("ocinb widget load failed: %s", label, exc_info=exc)
+                        self._board.set(self._key, "error", _describe_error(exc))
                 if exc is None:
-                    self._board.clear(self._key)
                     apply(fut.result())
-                else:
-                    log.debug("ocinb widget load failed: %s", label, exc_info=exc)
-                    self._board.set(self._key, "error", _describe_error(exc))
-                    if failed is not None:
-                        failed(exc)
+                elif failed is not None:
+                    failed(exc)
             except Exception as exc:
                 log.debug("ocinb widget update failed", exc_info=True)
                 self._board.set(self._key, "error", f"could not show the result: {type(exc).__name__}: {exc}")
