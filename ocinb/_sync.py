@@ -125,8 +125,14 @@ def wrap_result(value: Any) -> Any:
     return value
 
 
+def unwrap(value: Any) -> Any:
+    """The async object behind a facade (a sync ``Client`` or ``Repository`` passed to an async method)."""
+    return value._async if isinstance(value, Facade) else value
+
+
 class Facade:
-    """Forwards attribute access to an async object, running its coroutines on the background loop."""
+    """Forwards attribute access to an async object, running its coroutines on the background loop;
+    facades passed as arguments are handed to the async side as the objects they wrap."""
 
     def __init__(self, target: Any) -> None:
         object.__setattr__(self, "_async", target)
@@ -136,12 +142,16 @@ class Facade:
         if inspect.iscoroutinefunction(attr):
             @functools.wraps(attr)
             def call(*args: Any, **kwargs: Any) -> Any:
+                args = tuple(unwrap(a) for a in args)
+                kwargs = {k: unwrap(v) for k, v in kwargs.items()}
                 return wrap_result(run_sync(attr(*args, **kwargs)))
 
             return call
         if inspect.isasyncgenfunction(attr) or (callable(attr) and inspect.ismethod(attr)):
             @functools.wraps(attr)
             def call_plain(*args: Any, **kwargs: Any) -> Any:
+                args = tuple(unwrap(a) for a in args)
+                kwargs = {k: unwrap(v) for k, v in kwargs.items()}
                 return wrap_result(attr(*args, **kwargs))
 
             return call_plain

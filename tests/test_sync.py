@@ -128,3 +128,16 @@ def test_sync_parse_and_early_close(registry: LocalRegistry, repo_name: str, cac
         with repo.blobs.open(config) as stream:
             next(stream)
         assert list(stream) == []
+
+
+def test_sync_copy_between_sync_clients(registry: LocalRegistry, registry2: LocalRegistry, repo_name: str,
+                                        cache: ContentCache) -> None:
+    """Sync objects passed to sync methods (a destination client or repository) reach the async core unwrapped."""
+    kwargs = {"cache": cache, "docker_config": False, "environment": False}
+    with ocinb.Client(registry.address, **kwargs) as src, ocinb.Client(registry2.address, **kwargs) as dst:
+        digest = seed(src, repo_name, ["v1"])
+        report = src.copy(f"{repo_name}:v1", f"{repo_name}:v1", dst_client=dst)
+        assert report.digest == digest
+        again = src.repo(repo_name).copy_to(dst.repo(f"{repo_name}-again"), "v1")
+        assert again.digest == digest
+        assert str(dst.repo(f"{repo_name}-again").manifests.get("v1").digest) == digest
