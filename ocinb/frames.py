@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -370,7 +371,7 @@ async def sizes_frame(client: AsyncClient, repository: str, tags: Sequence[str] 
                 continue
             if plat is None:
                 cdesc = image.config
-                config = await memo.get(cdesc.digest, lambda d=cdesc: _config_or_none(repo, d))
+                config = await memo.get(cdesc.digest, functools.partial(_config_or_none, repo, cdesc))
                 plat = config.platform if config is not None else None
             rows.append({"tag": tag, "platform": _platform_str(plat), "digest": str(m.digest), "image": image})
         return rows

@@ -73,7 +73,11 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 
 class OCIModel(BaseModel):
-    """Base of every model: unknown fields kept, camelCase aliases, JSON out via :meth:`to_json_bytes`."""
+    """Base of every model: unknown fields kept, camelCase aliases, JSON out via :meth:`to_json_bytes`.
+
+    Aliases are validation and serialization aliases, so ``Descriptor(media_type=…)`` type-checks and the
+    JSON still says ``mediaType``.
+    """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=False)
 
@@ -129,8 +133,9 @@ class Platform(OCIModel):
 
     architecture: str
     os: str
-    os_version: str | None = Field(default=None, alias="os.version")
-    os_features: list[str] | None = Field(default=None, alias="os.features")
+    os_version: str | None = Field(default=None, validation_alias="os.version", serialization_alias="os.version")
+    os_features: list[str] | None = Field(
+        default=None, validation_alias="os.features", serialization_alias="os.features")
     variant: str | None = None
     features: list[str] | None = None
 
@@ -207,14 +212,14 @@ _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 class Descriptor(OCIModel):
     """A pointer to content: media type, digest and size, with optional platform, annotations and inline data."""
 
-    media_type: str = Field(alias="mediaType")
+    media_type: str = Field(validation_alias="mediaType", serialization_alias="mediaType")
     digest: str
     size: int = Field(ge=0, le=2**63 - 1, strict=True)
     urls: list[str] | None = None
     annotations: dict[str, str] | None = None
     data: str | None = None
     platform: Platform | None = None
-    artifact_type: str | None = Field(default=None, alias="artifactType")
+    artifact_type: str | None = Field(default=None, validation_alias="artifactType", serialization_alias="artifactType")
 
     @field_validator("digest")
     @classmethod
@@ -240,9 +245,9 @@ class Descriptor(OCIModel):
 class ImageManifest(OCIModel):
     """An OCI or Docker v2 image manifest (also used for artifacts)."""
 
-    schema_version: int = Field(default=2, alias="schemaVersion")
-    media_type: str | None = Field(default=None, alias="mediaType")
-    artifact_type: str | None = Field(default=None, alias="artifactType")
+    schema_version: int = Field(default=2, validation_alias="schemaVersion", serialization_alias="schemaVersion")
+    media_type: str | None = Field(default=None, validation_alias="mediaType", serialization_alias="mediaType")
+    artifact_type: str | None = Field(default=None, validation_alias="artifactType", serialization_alias="artifactType")
     config: Descriptor
     layers: list[Descriptor]
     subject: Descriptor | None = None
@@ -267,9 +272,9 @@ class ImageManifest(OCIModel):
 class ImageIndex(OCIModel):
     """An OCI image index or Docker manifest list."""
 
-    schema_version: int = Field(default=2, alias="schemaVersion")
-    media_type: str | None = Field(default=None, alias="mediaType")
-    artifact_type: str | None = Field(default=None, alias="artifactType")
+    schema_version: int = Field(default=2, validation_alias="schemaVersion", serialization_alias="schemaVersion")
+    media_type: str | None = Field(default=None, validation_alias="mediaType", serialization_alias="mediaType")
+    artifact_type: str | None = Field(default=None, validation_alias="artifactType", serialization_alias="artifactType")
     manifests: list[Descriptor]
     subject: Descriptor | None = None
     annotations: dict[str, str] | None = None
@@ -299,15 +304,16 @@ class ImageIndex(OCIModel):
 class ContainerConfig(OCIModel):
     """The execution parameters of an image config (Docker's capitalised keys)."""
 
-    user: str | None = Field(default=None, alias="User")
-    exposed_ports: dict[str, Any] | None = Field(default=None, alias="ExposedPorts")
-    env: list[str] | None = Field(default=None, alias="Env")
-    entrypoint: list[str] | None = Field(default=None, alias="Entrypoint")
-    cmd: list[str] | None = Field(default=None, alias="Cmd")
-    volumes: dict[str, Any] | None = Field(default=None, alias="Volumes")
-    working_dir: str | None = Field(default=None, alias="WorkingDir")
-    labels: dict[str, str] | None = Field(default=None, alias="Labels")
-    stop_signal: str | None = Field(default=None, alias="StopSignal")
+    user: str | None = Field(default=None, validation_alias="User", serialization_alias="User")
+    exposed_ports: dict[str, Any] | None = Field(
+        default=None, validation_alias="ExposedPorts", serialization_alias="ExposedPorts")
+    env: list[str] | None = Field(default=None, validation_alias="Env", serialization_alias="Env")
+    entrypoint: list[str] | None = Field(default=None, validation_alias="Entrypoint", serialization_alias="Entrypoint")
+    cmd: list[str] | None = Field(default=None, validation_alias="Cmd", serialization_alias="Cmd")
+    volumes: dict[str, Any] | None = Field(default=None, validation_alias="Volumes", serialization_alias="Volumes")
+    working_dir: str | None = Field(default=None, validation_alias="WorkingDir", serialization_alias="WorkingDir")
+    labels: dict[str, str] | None = Field(default=None, validation_alias="Labels", serialization_alias="Labels")
+    stop_signal: str | None = Field(default=None, validation_alias="StopSignal", serialization_alias="StopSignal")
 
 
 class RootFS(OCIModel):
@@ -339,8 +345,9 @@ class ImageConfig(_Timestamped):
     author: str | None = None
     architecture: str | None = None
     os: str | None = None
-    os_version: str | None = Field(default=None, alias="os.version")
-    os_features: list[str] | None = Field(default=None, alias="os.features")
+    os_version: str | None = Field(default=None, validation_alias="os.version", serialization_alias="os.version")
+    os_features: list[str] | None = Field(
+        default=None, validation_alias="os.features", serialization_alias="os.features")
     variant: str | None = None
     config: ContainerConfig | None = None
     rootfs: RootFS | None = None

@@ -180,7 +180,7 @@ class Authenticator:
             if resp.status_code not in (404, 405):
                 return self._parse(resp, realm)
             self._no_post.add(realm)
-        params: list[tuple[str, str]] = []
+        params: list[tuple[str, str | int | float | bool | None]] = []
         if service:
             params.append(("service", service))
         params.extend(("scope", s) for s in scopes)

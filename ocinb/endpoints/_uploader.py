@@ -9,7 +9,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -194,7 +194,7 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
         else:
             size = path.stat().st_size
     elif isinstance(source, Iterable | AsyncIterable):
-        stream = source
+        stream = cast(Iterable[bytes] | AsyncIterable[bytes], source)
     else:
         raise TypeError(f"cannot upload a {type(source).__name__}: pass bytes, a path or an iterable of bytes")
     if digest is not None:
@@ -206,7 +206,7 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
                 progress(size)
             return Descriptor(media_type=media_type, digest=digest, size=size)
 
-    uploads = _Tracked(uploads.ctx)
+    uploads = _Tracked(uploads._ctx)  # same endpoints, one upload's session remembered
     uploads.session = session
     resumer = _Resumer(uploads, resumes, blobs, digest, replayable=stream is None)
     try:

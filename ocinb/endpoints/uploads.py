@@ -62,11 +62,6 @@ class Uploads:
     def __init__(self, ctx: RepoContext) -> None:
         self._ctx = ctx
 
-    @property
-    def ctx(self) -> RepoContext:
-        """The repository these endpoints act on."""
-        return self._ctx
-
     async def start(self) -> UploadSession:
         """end-4a: ``POST /v2/<name>/blobs/uploads/`` → 202 + ``Location`` (+ ``OCI-Chunk-Min-Length``)."""
         reply = await self._ctx.core.request(

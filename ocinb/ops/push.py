@@ -125,8 +125,8 @@ async def push_index(repo: AsyncRepository, ref: str, manifests: Iterable[Descri
             desc = item.descriptor()
         else:
             desc = item
-        if platforms is not None and platforms[i] is not None:
-            plat = platforms[i]
+        plat = platforms[i] if platforms is not None else None
+        if plat is not None:
             desc = desc.model_copy(update={"platform": plat if isinstance(plat, Platform) else Platform.parse(plat)})
         entries.append(desc)
     index = ImageIndex(schema_version=2, media_type=media_type, manifests=entries,
