@@ -23,9 +23,11 @@ install: $(STAMP)
 
 lint: install
 	$(BIN)/ruff check ocinb tests bench
+	$(BIN)/mypy
 
 test: system-deps browser-deps install
 	$(BIN)/ruff check ocinb tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 demo: system-deps install

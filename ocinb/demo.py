@@ -212,8 +212,10 @@ def _attestation(version: str, platform: str, subject: str) -> tuple[dict[str, A
                           "https://mobyproject.org/buildkit@v1",
                           "metadata": {"buildFinishedOn": _stamp(_RELEASED[version])}}}
     layers = [
-        Layer(json.dumps(spdx, sort_keys=True).encode(), IN_TOTO, {"in-toto.io/predicate-type": spdx["predicateType"]}),
-        Layer(json.dumps(slsa, sort_keys=True).encode(), IN_TOTO, {"in-toto.io/predicate-type": slsa["predicateType"]}),
+        Layer(json.dumps(spdx, sort_keys=True).encode(), IN_TOTO,
+              {"in-toto.io/predicate-type": str(spdx["predicateType"])}),
+        Layer(json.dumps(slsa, sort_keys=True).encode(), IN_TOTO,
+              {"in-toto.io/predicate-type": str(slsa["predicateType"])}),
     ]
     config = {"architecture": "unknown", "os": "unknown", "config": {},
               "rootfs": {"type": "layers", "diff_ids": []}}

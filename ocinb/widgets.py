@@ -126,6 +126,8 @@ class _Picker:
 
     widget: Any
     _key = "picker"
+    _tracker: _Tracker
+    _board: _StatusBoard
 
     def __init__(self, client: AsyncClient | Any, upstream: _Picker | None = None) -> None:
         self.client: AsyncClient = getattr(client, "aio", client)
@@ -339,7 +341,7 @@ class TagPicker(_Picker):
         if upstream is not None:
             if upstream.value:
                 self.repository = upstream.value
-        elif repository:
+        elif isinstance(repository, str) and repository:
             self.repository = repository
 
     @property
@@ -447,7 +449,7 @@ class PlatformPicker(_Picker):
         if upstream is not None:
             if upstream.ref:
                 self.ref = upstream.ref
-        elif ref:
+        elif isinstance(ref, str) and ref:
             self.ref = ref
 
     @property
@@ -548,7 +550,7 @@ class LayerPicker(_Picker):
         self.widget.observe(self._on_widget_value, names="value")
         if upstream is not None:
             self._upstream_changed()
-        elif ref:
+        elif isinstance(ref, str) and ref:
             self.load(ref, platform)
 
     def load(self, ref: str | None, platform: str | None = None) -> None:
