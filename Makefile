@@ -21,6 +21,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(VENV)/.demo-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $@
+
+$(VENV)/.lab-installed: $(VENV)/.demo-installed
+	$(BIN)/pip install --quiet -e '.[demo,lab]'
+	touch $@
+
 lint: install
 	$(BIN)/ruff check ocinb tests bench
 	$(BIN)/mypy
@@ -30,12 +38,10 @@ test: system-deps browser-deps install
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-demo: system-deps install
-	$(BIN)/pip install --quiet -e '.[demo]'
+demo: system-deps $(VENV)/.demo-installed
 	$(BIN)/python scripts/demo.py
 
-lab: system-deps install
-	$(BIN)/pip install --quiet -e '.[demo,lab]'
+lab: system-deps $(VENV)/.lab-installed
 	PYTHON=$(BIN)/python bash scripts/lab.sh
 
 bench: system-deps install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import os
@@ -13,6 +14,7 @@ from _fakeregistry import FakeRegistry
 from _faultproxy import FaultProxy
 
 from ocinb import AsyncClient
+from ocinb.digest import Digest
 from ocinb.endpoints.uploads import UploadSession
 from ocinb.errors import RegistryError, TransportError
 from ocinb.models import Descriptor
@@ -314,3 +316,18 @@ async def test_failed_upload_cancels_its_session(registry: LocalRegistry, repo_n
         with pytest.raises(RegistryError, match="DIGEST_INVALID"):
             await c.repo(repo_name).blobs.upload(b"these bytes do not hash to zero" * 100, wrong)
     assert registry.request_count("DELETE", f"/v2/{repo_name}/blobs/uploads/") == 1
+
+
+async def test_concurrent_uploads_of_one_blob_send_it_once(registry: LocalRegistry, repo_name: str,
+                                                           cache: ContentCache) -> None:
+    """Five pushes of the same blob at once: one upload, four wait for it (distribution loses a blob
+    for a moment when a second commit of it lands, which broke concurrent image pushes)."""
+    data = b"shared layer " * 5000
+    async with client(registry.address, cache) as c:
+        repo = c.repo(repo_name)
+        descs = await asyncio.gather(*(repo.blobs.upload(data) for _ in range(5)))
+        images = await asyncio.gather(*(repo.push_image(f"v{i}", {"architecture": "amd64", "os": "linux", "i": i},
+                                                        [b"base " * 3000]) for i in range(5)))
+    assert {d.digest for d in descs} == {str(Digest.of(data))}
+    assert registry.request_count("POST", f"/v2/{repo_name}/blobs/uploads/") == 1 + 1 + 5  # blob, base, configs
+    assert len({i.digest for i in images}) == 5

@@ -197,16 +197,45 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
         stream = cast(Iterable[bytes] | AsyncIterable[bytes], source)
     else:
         raise TypeError(f"cannot upload a {type(source).__name__}: pass bytes, a path or an iterable of bytes")
-    if digest is not None:
-        digest = str(Digest.parse(digest))
-        if session is None and await blobs.exists(digest):
+    if digest is None or session is not None:
+        return await _send(uploads, blobs, path, data, stream, digest, size, chunk_size, media_type, resumes,
+                           progress, session)
+    digest = str(Digest.parse(digest))
+    # One upload per blob at a time: concurrent uploads of the same digest race inside the registry
+    # (distribution briefly loses the blob while a second commit moves it into place).
+    inflight = ctx.core.inflight
+    key = (ctx.name, digest)
+    while (pending := inflight.get(key)) is not None:
+        await asyncio.wait([pending])  # then look again: the registry has it now, or it is ours to send
+    done: asyncio.Future[Descriptor] = asyncio.get_running_loop().create_future()
+    inflight[key] = done
+    try:
+        if await blobs.exists(digest):
             if size is None:
                 size = (await blobs.head(digest)).size
             if progress is not None:
                 progress(size)
-            return Descriptor(media_type=media_type, digest=digest, size=size)
+            result = Descriptor(media_type=media_type, digest=digest, size=size)
+        else:
+            result = await _send(uploads, blobs, path, data, stream, digest, size, chunk_size, media_type,
+                                 resumes, progress, None)
+        done.set_result(result)
+        return result
+    except BaseException as exc:
+        done.set_exception(exc)
+        done.exception()  # retrieved: waiters re-check the registry rather than inherit this failure
+        raise
+    finally:
+        inflight.pop(key, None)
 
-    uploads = _Tracked(uploads._ctx)  # same endpoints, one upload's session remembered
+
+async def _send(uploads: Uploads, blobs: Blobs, path: Path | None, data: bytes | None,
+                stream: Iterable[bytes] | AsyncIterable[bytes] | None, digest: str | None, size: int | None,
+                chunk_size: int | None, media_type: str, resumes: int, progress: Callable[[int], Any] | None,
+                session: UploadSession | None) -> Descriptor:
+    """Upload a blob known not to be there yet (or into ``session``), resuming and cleaning up as needed."""
+    ctx = uploads._ctx
+    uploads = _Tracked(ctx)  # same endpoints, one upload's session remembered
     uploads.session = session
     resumer = _Resumer(uploads, resumes, blobs, digest, replayable=stream is None)
     try:
