@@ -469,7 +469,6 @@ class FakeRegistry(ServerBase):
         self._refresh_tokens: dict[str, str] = {}
         super().__init__(host, port)
 
-
     def put_blob(self, repo: str, data: bytes, algorithm: str = "sha256") -> str:
         """Store ``data`` as a blob linked into ``repo``; return its digest."""
         digest = compute_digest(data, algorithm)
@@ -514,7 +513,6 @@ class FakeRegistry(ServerBase):
         with self._lock:
             return len(self._uploads)
 
-
     def fail_next(
         self,
         n: int,
@@ -538,7 +536,6 @@ class FakeRegistry(ServerBase):
         with self._lock:
             for token in self._tokens.values():
                 token.expires_at = 0.0
-
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         """Read, record and answer one request."""
@@ -596,7 +593,6 @@ class FakeRegistry(ServerBase):
         body = rule.body.encode() if isinstance(rule.body, str) else rule.body
         ctype = None if any(k.lower() == "content-type" for k, _ in headers) else "text/plain"
         return Resp(rule.status, body, headers, ctype)
-
 
     def _needed_scopes(self, rec: RecordedRequest, kind: str, name: str | None) -> list[str]:
         if kind == "catalog":
@@ -838,7 +834,6 @@ class FakeRegistry(ServerBase):
         doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
         return Resp(200, json.dumps(doc).encode(), headers, OCI_INDEX)
 
-
     def _blob_get(self, rec: RecordedRequest, name: str, digest: str) -> Resp:
         if digest not in self._links.get(name, set()):
             return self._err(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
@@ -856,7 +851,6 @@ class FakeRegistry(ServerBase):
             return self._err(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
         links.discard(digest)
         return Resp(202, b"", [("Docker-Content-Digest", digest)])
-
 
     def _lookup_manifest(self, name: str, ref: str) -> _Manifest | None:
         repo = self._manifests.get(name, {})
@@ -987,7 +981,6 @@ class FakeRegistry(ServerBase):
         for tag in [t for t, d in tags.items() if d == ref]:
             del tags[tag]
         return Resp(202)
-
 
     def _new_upload(self, name: str) -> Resp:
         uuid = secrets.token_hex(16)

@@ -14,28 +14,16 @@ from http.server import BaseHTTPRequestHandler
 from typing import Literal
 from urllib.parse import urlsplit
 
-try:
-    from ._fakeregistry import (
-        RecordedRequest,
-        Resp,
-        ServerBase,
-        abort_connection,
-        iter_chunked,
-        parse_request,
-        read_body,
-        send_response,
-    )
-except ImportError:
-    from _fakeregistry import (  # type: ignore[no-redef]
-        RecordedRequest,
-        Resp,
-        ServerBase,
-        abort_connection,
-        iter_chunked,
-        parse_request,
-        read_body,
-        send_response,
-    )
+from _fakeregistry import (
+    RecordedRequest,
+    Resp,
+    ServerBase,
+    abort_connection,
+    iter_chunked,
+    parse_request,
+    read_body,
+    send_response,
+)
 
 FaultKind = Literal["cut_response", "cut_request", "flip_byte", "status"]
 Match = Callable[[str, str], bool]

@@ -11,13 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-try:
-    from ._fakeregistry import OCI_INDEX, OCI_MANIFEST, BlobMirror, FakeRegistry, sha256_digest
-    from ._faultproxy import Fault, FaultProxy
-except ImportError:
-    from _fakeregistry import OCI_INDEX, OCI_MANIFEST, BlobMirror, FakeRegistry, sha256_digest  # type: ignore[no-redef]
-    from _faultproxy import Fault, FaultProxy  # type: ignore[no-redef]
+from _fakeregistry import OCI_INDEX, OCI_MANIFEST, BlobMirror, FakeRegistry, sha256_digest
+from _faultproxy import Fault, FaultProxy
 
 ACCEPT = ", ".join(
     [
