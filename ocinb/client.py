@@ -135,7 +135,8 @@ class AsyncClient:
         )
         self.max_manifest_size = max_manifest_size
         self.cache = cache if cache is not None else ContentCache()
-        self.tag_digests: dict[tuple[str, str], str] = {}
+        self.fetched_tags: set[tuple[str, str]] = set()
+        """(repository, tag) fetched once already: from then on a HEAD re-resolves them against the cache."""
         self._locks: dict[str, asyncio.Lock] = {}
         self._core = HttpCore(self.host, credentials=credentials, insecure=insecure, verify=verify, timeout=timeout,
                               max_concurrency=max_concurrency, retry=retry, transport=transport)

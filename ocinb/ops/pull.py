@@ -35,10 +35,8 @@ async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
         cache.put(str(m.digest), m.data)
         return m
     key = (repo.name, ref)
-    known = client.tag_digests.get(key)
-    if known is not None and cache.enabled:
+    if key in client.fetched_tags and cache.enabled:
         desc = await repo.manifests.head(ref)
-        client.tag_digests[key] = desc.digest
         data = cache.get(desc.digest)
         if data is not None:
             return Manifest.from_bytes(data, desc.media_type, digest=Digest.parse(desc.digest),
@@ -47,7 +45,7 @@ async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
     else:
         m = await repo.manifests.get(ref)
     cache.put(str(m.digest), m.data)
-    client.tag_digests[key] = str(m.digest)
+    client.fetched_tags.add(key)
     return Manifest(m.data, m.media_type, m.digest, repo.name, ref)
 
 
