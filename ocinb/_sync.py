@@ -155,7 +155,7 @@ class Facade:
                 return wrap_result(attr(*args, **kwargs))
 
             return call_plain
-        if inspect.isclass(type(attr)) and type(attr).__module__.startswith("ocinb.endpoints"):
+        if type(attr).__module__.startswith("ocinb.endpoints"):  # a namespace: tags, manifests, …
             return Facade(attr)
         return attr
 
