@@ -28,7 +28,7 @@ def _iter_file(path: str, chunk: int = MIB):  # type: ignore[no-untyped-def]
 
 def ocinb_op(op: str, address: str, repo: str, digest: str, path: str, chunk: int | None) -> str:
     import ocinb
-    from ocinb.ops.cache import ContentCache
+    from ocinb.cache import ContentCache
 
     async def main() -> str:
         cache = ContentCache(tempfile.mkdtemp(prefix="ocinb-bench-cache-"))

@@ -33,7 +33,7 @@ def _make_file(path: Path, size_mib: int) -> str:
 
 async def _worker(action: str, address: str, repo: str, path: str, digest: str) -> None:
     from ocinb import AsyncClient
-    from ocinb.ops.cache import ContentCache
+    from ocinb.cache import ContentCache
 
     async with AsyncClient(address, cache=ContentCache(enabled=False), docker_config=False,
                            environment=False) as c:

@@ -30,8 +30,8 @@ sys.path.insert(0, str(HERE.parent))
 from _util import MIB, machine, make_file, median, timed_subprocess, tool_version  # noqa: E402
 
 import ocinb  # noqa: E402
+from ocinb.cache import ContentCache  # noqa: E402
 from ocinb.models import Descriptor  # noqa: E402
-from ocinb.ops.cache import ContentCache  # noqa: E402
 from ocinb.testing import LocalRegistry  # noqa: E402
 
 PY = sys.executable

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -12,15 +11,16 @@ import httpx
 
 from ._http.credentials import Credentials, resolve_credentials
 from ._http.transport import HttpCore, RateLimit, RetryPolicy
-from .endpoints import Blobs, Manifests, Ping, PutResult, Referrers, Tags, Uploads, catalog, catalog_pages, ping
-from .endpoints._base import MAX_MANIFEST_SIZE, RepoContext
+from .cache import ContentCache
+from .endpoints import Ping, PutResult, catalog, catalog_pages, ping
+from .endpoints._base import MAX_MANIFEST_SIZE, RegistryState
+from .endpoints.repository import RepositoryEndpoints
 from .errors import DigestMismatchError, InvalidReferenceError
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from .ops import copy as copy_ops
 from .ops import pull as pull_ops
 from .ops import push as push_ops
-from .ops.cache import ContentCache
 from .ops.copy import CopyReport
 from .ops.referrers import ReferrerNode, walk
 
@@ -36,21 +36,14 @@ def _normalize(registry: str) -> str:
     return normalize_registry(validate_registry(registry))
 
 
-class AsyncRepository:
-    """One repository: ``tags``, ``manifests``, ``blobs``, ``uploads`` and ``referrers``."""
+class AsyncRepository(RepositoryEndpoints):
+    """One repository: the endpoints ``tags``, ``manifests``, ``blobs``, ``uploads`` and ``referrers``, and what
+    users mean (resolve, pull, push, copy) on top of them."""
 
     def __init__(self, client: AsyncClient, name: str) -> None:
+        super().__init__(client._core, name, registry=client.registry, state=client.state, cache=client.cache,
+                         max_manifest_size=client.max_manifest_size)
         self.client = client
-        self.name = name
-        ctx = RepoContext(client._core, name, client.max_manifest_size)
-        self.tags = Tags(ctx)
-        self.manifests = Manifests(ctx)
-        self.uploads = Uploads(ctx)
-        self.blobs = Blobs(ctx, self.uploads)
-        self.referrers = Referrers(ctx, self.manifests)
-
-    def __repr__(self) -> str:
-        return f"<AsyncRepository {self.client.registry}/{self.name}>"
 
     async def get_manifest(self, ref: str) -> Manifest:
         """A manifest through the content cache (tags re-resolved with HEAD, digests served from cache)."""
@@ -135,9 +128,8 @@ class AsyncClient:
         )
         self.max_manifest_size = max_manifest_size
         self.cache = cache if cache is not None else ContentCache()
-        self.fetched_tags: set[tuple[str, str]] = set()
-        """(repository, tag) fetched once already: from then on a HEAD re-resolves them against the cache."""
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.state = RegistryState()
+        """What has been learned about the registry (referrers API, single POST, uploads in flight)."""
         self._core = HttpCore(self.host, credentials=credentials, insecure=insecure, verify=verify, timeout=timeout,
                               max_concurrency=max_concurrency, retry=retry, transport=transport)
 
@@ -162,10 +154,6 @@ class AsyncClient:
     def stats(self) -> Any:
         """Request counters (``requests``, ``by_method``, ``retries``, ``redirects``)."""
         return self._core.stats
-
-    def lock(self, key: str) -> asyncio.Lock:
-        """A named lock of this client, for read-modify-write sequences such as the referrers fallback tag."""
-        return self._locks.setdefault(key, asyncio.Lock())
 
     def repo(self, name: str) -> AsyncRepository:
         """The repository ``name`` (validated now, before any request)."""

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import media_types as mt
+from .cache import ContentCache
 from .client import AsyncClient, AsyncRepository
 from .digest import Digest
 from .endpoints import PutResult
 from .models import Descriptor, ImageManifest
-from .ops.cache import ContentCache
 from .ops.push import Layer
 
 if TYPE_CHECKING:

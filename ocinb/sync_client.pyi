@@ -11,12 +11,12 @@ import httpx
 import pandas as pd
 
 from ._http.transport import Body, RateLimit, RetryPolicy, Stats
+from .cache import ContentCache
 from .client import AsyncClient, AsyncRepository
 from .endpoints import Ping, PutResult, UploadSession
 from .endpoints._uploader import Source
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
-from .ops.cache import ContentCache
 from .ops.copy import CopyReport
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import LayerLike

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _tokenserver import TokenServer
 
-from ocinb.ops.cache import ContentCache
+from ocinb.cache import ContentCache
 from ocinb.testing import LocalRegistry, find_registry_binary
 
 ALICE = ("alice", "wonderland-Secret-42")

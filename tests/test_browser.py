@@ -21,7 +21,7 @@ from test_widgets import Seed, seed_registry
 
 import ocinb
 from ocinb._sync import run_sync
-from ocinb.ops.cache import ContentCache
+from ocinb.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ocinb import AsyncClient
-from ocinb.ops.cache import ContentCache, default_cache_dir
+from ocinb.cache import ContentCache, default_cache_dir
 from ocinb.testing import LocalRegistry
 
 CONFIG: dict[str, Any] = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}

@@ -13,10 +13,10 @@ from _fakeregistry import FakeRegistry
 
 from ocinb import AsyncClient
 from ocinb import media_types as mt
+from ocinb.cache import ContentCache
 from ocinb.endpoints.referrers import fallback_tag
 from ocinb.errors import NotFoundError
 from ocinb.models import Descriptor
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 pytestmark = pytest.mark.asyncio

@@ -21,8 +21,8 @@ from ocinb._http.credentials import (
     resolve_credentials,
 )
 from ocinb._http.transport import HttpCore
+from ocinb.cache import ContentCache
 from ocinb.errors import UnauthorizedError
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 SECRET = "wonderland-Secret-42"

@@ -16,6 +16,7 @@ from _fakeregistry import FakeRegistry
 import ocinb
 from ocinb import media_types as mt
 from ocinb._http.transport import RetryPolicy
+from ocinb.cache import ContentCache
 from ocinb.client import AsyncClient, AsyncRepository
 from ocinb.digest import Digest
 from ocinb.endpoints import UploadSession
@@ -29,7 +30,6 @@ from ocinb.errors import (
     UnsupportedError,
 )
 from ocinb.models import Descriptor
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 

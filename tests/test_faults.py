@@ -22,6 +22,7 @@ from _grep_secrets import FAST_RETRY
 
 import ocinb
 from ocinb._http.transport import RetryPolicy
+from ocinb.cache import ContentCache
 from ocinb.errors import (
     DigestMismatchError,
     OcinbError,
@@ -29,7 +30,6 @@ from ocinb.errors import (
     ServerError,
     TooManyRequestsError,
 )
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 SEED = 20240607

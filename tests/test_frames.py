@@ -16,9 +16,9 @@ from pandas.api import types as ptypes
 
 from ocinb import frames
 from ocinb import media_types as mt
+from ocinb.cache import ContentCache
 from ocinb.client import AsyncClient
 from ocinb.models import Descriptor
-from ocinb.ops.cache import ContentCache
 from ocinb.ops.push import Layer
 from ocinb.testing import LocalRegistry
 

@@ -18,8 +18,8 @@ from _fakeregistry import OCI_INDEX, OCI_MANIFEST, FakeRegistry, sha256_digest
 
 import ocinb
 from ocinb import views
+from ocinb.cache import ContentCache
 from ocinb.errors import OcinbError, RegistryError
-from ocinb.ops.cache import ContentCache
 
 XSS = "<script>alert(1)</script><img src=x onerror=\"alert('2')\">"
 CONTROL = "bell\x07 esc\x1b[31m red nul\x00 cr\r lf\n del\x7f"

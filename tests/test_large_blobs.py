@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from ocinb import AsyncClient
-from ocinb.ops.cache import ContentCache
+from ocinb.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 SIZE = 200 * 1024 * 1024

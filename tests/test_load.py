@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 import ocinb
-from ocinb.ops.cache import ContentCache
+from ocinb.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 FETCHES = 2000

@@ -12,9 +12,9 @@ from _faultproxy import FaultProxy
 
 from ocinb import AsyncClient
 from ocinb import media_types as mt
+from ocinb.cache import ContentCache
 from ocinb.errors import DigestMismatchError, PlatformNotFoundError, RegistryError, TransportError
 from ocinb.models import ImageConfig
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 pytestmark = pytest.mark.asyncio

@@ -11,8 +11,8 @@ import pytest
 
 from ocinb import AsyncClient
 from ocinb import media_types as mt
+from ocinb.cache import ContentCache
 from ocinb.errors import RegistryError
-from ocinb.ops.cache import ContentCache
 from ocinb.ops.push import Layer
 from ocinb.testing import AccessLogEntry, LocalRegistry
 

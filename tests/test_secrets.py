@@ -20,8 +20,8 @@ from _grep_secrets import FAST_RETRY, basic_forms, debug_logging, leaks, render_
 from _tokenserver import TokenServer
 
 import ocinb
+from ocinb.cache import ContentCache
 from ocinb.errors import OcinbError
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 USER = "alice"

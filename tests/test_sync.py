@@ -12,8 +12,8 @@ import pytest
 import ocinb
 from ocinb import media_types as mt
 from ocinb._sync import loop_thread
+from ocinb.cache import ContentCache
 from ocinb.digest import Digest
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 

@@ -18,8 +18,8 @@ from _fakeregistry import OCI_MANIFEST, FakeRegistry
 from _tokenserver import TokenServer
 
 import ocinb
+from ocinb.cache import ContentCache
 from ocinb.errors import OcinbError, UnauthorizedError
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 USER, PASSWORD = "alice", "tok-pass-123"

@@ -14,11 +14,11 @@ from _fakeregistry import FakeRegistry
 from _faultproxy import FaultProxy
 
 from ocinb import AsyncClient
+from ocinb.cache import ContentCache
 from ocinb.digest import Digest
 from ocinb.endpoints.uploads import UploadSession
 from ocinb.errors import RegistryError, TransportError
 from ocinb.models import Descriptor
-from ocinb.ops.cache import ContentCache
 from ocinb.testing import LocalRegistry
 
 pytestmark = pytest.mark.asyncio
@@ -73,7 +73,7 @@ async def test_single_post_202_continues_in_session(registry: LocalRegistry, rep
     async with client(registry.address, cache) as c:
         desc = await c.repo(repo_name).blobs.upload(data)
         assert c.stats.by_method["POST"] == 1 and c.stats.by_method["PUT"] == 1
-        assert c._core.capabilities["single_post"] is False
+        assert c.state.single_post is False
         other = await c.repo(repo_name).blobs.upload(b"second small blob")
     assert registry.request_count("POST", f"/v2/{repo_name}/blobs/uploads/?digest=") == 1
     assert await _read_back(registry.address, repo_name, desc.digest, cache) == data

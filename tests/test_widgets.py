@@ -17,7 +17,7 @@ import pytest
 import ocinb
 from ocinb import media_types as mt
 from ocinb._sync import loop_thread, run_sync
-from ocinb.ops.cache import ContentCache
+from ocinb.cache import ContentCache
 from ocinb.ops.push import Layer
 from ocinb.testing import LocalRegistry
 from ocinb.widgets import Explorer, LayerPicker, PlatformPicker, RepositoryPicker, TagPicker, explorer

@@ -155,9 +155,6 @@ class HttpCore:
         self.rate_limit = RateLimit()
         self.stats = Stats()
         self.warnings: list[str] = []
-        self.capabilities: dict[str, bool] = {}
-        self.inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
-        """Blob uploads under way, by (repository, digest), so the same blob is never sent twice at once."""
         self._credentials = credentials
         self._verify = verify
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=15.0)

@@ -1,8 +1,11 @@
-"""What every endpoint needs: the HTTP core, the repository name, its scopes and paths."""
+"""What every endpoint needs: the HTTP core, the repository name, its scopes and paths, and what ocinb has
+learned about the registry."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
 from .._http.auth import repository_scope
 from .._http.transport import HttpCore
@@ -12,13 +15,34 @@ from ..reference import validate_repository
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
 
+@dataclass
+class RegistryState:
+    """What ocinb has learned about one registry, shared by every repository a client opens on it.
+
+    Probed once and remembered, as oras-go keeps its referrers capability: ``None`` means not known yet.
+    """
+
+    referrers_api: bool | None = None
+    """Whether ``/v2/<name>/referrers/<digest>`` is served (end-12)."""
+    single_post: bool | None = None
+    """Whether a POST with ``?digest=`` and a body completes an upload (end-4b); False once answered 202."""
+    uploads_in_flight: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict, repr=False)
+    """Blob uploads under way, by (repository, digest), so the same blob is never sent twice at once."""
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
+
+    def lock(self, key: str) -> asyncio.Lock:
+        """A named lock for read-modify-write sequences on this registry (the referrers fallback tag)."""
+        return self.locks.setdefault(key, asyncio.Lock())
+
+
 @dataclass(frozen=True)
 class RepoContext:
-    """A validated repository on one registry."""
+    """A validated repository on one registry, with that registry's core and learned state."""
 
     core: HttpCore
     name: str
     max_manifest_size: int = MAX_MANIFEST_SIZE
+    state: RegistryState = field(default_factory=RegistryState)
 
     def __post_init__(self) -> None:
         validate_repository(self.name)
@@ -27,24 +51,31 @@ class RepoContext:
         return f"/v2/{self.name}/{suffix}"
 
     @property
-    def pull(self) -> tuple[str]:
+    def pull_scopes(self) -> tuple[str]:
         return (repository_scope(self.name, "pull"),)
 
     @property
-    def push(self) -> tuple[str]:
+    def push_scopes(self) -> tuple[str]:
         return (repository_scope(self.name, "pull", "push"),)
 
     @property
-    def delete_scope(self) -> tuple[str]:
+    def delete_scopes(self) -> tuple[str]:
         return (repository_scope(self.name, "delete"),)
 
     async def delete(self, suffix: str, hint: str) -> None:
         """DELETE ``/v2/<name>/<suffix>`` (202); 400/405 become :class:`UnsupportedError` carrying ``hint``
         after the server's own codes (deletes disabled, or distribution's DIGEST_INVALID for a tag)."""
         try:
-            await self.core.request("DELETE", self.path(suffix), scopes=self.delete_scope, expect=(202, 200, 204))
+            await self.core.request("DELETE", self.path(suffix), scopes=self.delete_scopes, expect=(202, 200, 204))
         except RegistryError as exc:
             if exc.status not in (400, 405) or isinstance(exc, UnsupportedError):
                 raise
             raise UnsupportedError(exc.status, exc.method, exc.url, [*exc.errors, ErrorDetail("UNSUPPORTED", hint)],
                                    exc.body, exc.headers) from None
+
+
+class Endpoint:
+    """Base of the endpoint namespaces (``repo.tags``, ``repo.manifests``, …): each holds one repository's context."""
+
+    def __init__(self, ctx: RepoContext) -> None:
+        self.ctx = ctx

@@ -203,7 +203,7 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
     digest = str(Digest.parse(digest))
     # One upload per blob at a time: concurrent uploads of the same digest race inside the registry
     # (distribution briefly loses the blob while a second commit moves it into place).
-    inflight = ctx.core.inflight
+    inflight = ctx.state.uploads_in_flight
     key = (ctx.name, digest)
     while (pending := inflight.get(key)) is not None:
         await asyncio.wait([pending])  # then look again: the registry has it now, or it is ours to send
@@ -234,7 +234,7 @@ async def _send(uploads: Uploads, blobs: Blobs, path: Path | None, data: bytes |
                 chunk_size: int | None, media_type: str, resumes: int, progress: Callable[[int], Any] | None,
                 session: UploadSession | None) -> Descriptor:
     """Upload a blob known not to be there yet (or into ``session``), resuming and cleaning up as needed."""
-    ctx = uploads._ctx
+    ctx = uploads.ctx
     uploads = _Tracked(ctx)  # same endpoints, one upload's session remembered
     uploads.session = session
     resumer = _Resumer(uploads, resumes, blobs, digest, replayable=stream is None)
@@ -269,14 +269,14 @@ async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, dat
                       size: int, media_type: str, resumer: _Resumer,
                       progress: Callable[[int], Any] | None, session: UploadSession | None = None) -> Descriptor:
     """Single POST for small blobs where the registry supports it, else POST then PUT."""
-    core = ctx.core
-    if session is None and data is not None and size <= SINGLE_POST_MAX and core.capabilities.get("single_post", True):
+    if session is None and data is not None and size <= SINGLE_POST_MAX and ctx.state.single_post is not False:
         answer = await uploads.post(digest, data)
         if isinstance(answer, Descriptor):
+            ctx.state.single_post = True
             if progress is not None:
                 progress(size)
             return Descriptor(media_type=media_type, digest=digest, size=size)
-        core.capabilities["single_post"] = False
+        ctx.state.single_post = False
         session = answer
     elif session is None:
         session = await uploads.start()

@@ -22,7 +22,7 @@ from ..digest import Digest, Hasher
 from ..errors import ErrorDetail, RegistryError, TransportError, redact_url
 from ..models import Descriptor
 from ..reference import validate_repository
-from ._base import RepoContext
+from ._base import Endpoint, RepoContext
 from ._uploader import Source, upload_blob
 from .uploads import OCTET, Uploads, UploadSession, _session_from
 
@@ -40,7 +40,7 @@ class BlobStream:
 
     def __init__(self, ctx: RepoContext, digest: str, *, size: int | None = None,
                  resumes: int = DEFAULT_RESUMES, chunk_size: int | None = None) -> None:
-        self._ctx = ctx
+        self.ctx = ctx
         self.digest = str(Digest.parse(digest))
         self.size = size
         self.resumes = resumes
@@ -55,12 +55,12 @@ class BlobStream:
 
     async def _network(self) -> AsyncIterator[bytes]:
         """The body as the network delivers it, resuming with ``Range`` after a dropped connection."""
-        path = self._ctx.path(f"blobs/{self.digest}")
+        path = self.ctx.path(f"blobs/{self.digest}")
         while True:
             offset = self._received
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
-                async with self._ctx.core.stream("GET", path, scopes=self._ctx.pull, headers=headers,
+                async with self.ctx.core.stream("GET", path, scopes=self.ctx.pull_scopes, headers=headers,
                                                  expect=(200, 206)) as resp:
                     if offset and resp.status_code != 206:
                         raise RegistryError(resp.status_code, "GET", redact_url(str(resp.request.url)), [
@@ -123,11 +123,11 @@ class BlobStream:
         self._hasher.verify()
 
 
-class Blobs:
+class Blobs(Endpoint):
     """``repo.blobs``: read, check, delete, download, upload and mount blobs."""
 
     def __init__(self, ctx: RepoContext, uploads: Uploads) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._uploads = uploads
 
     async def get(self, digest: str, *, size: int | None = None, max_size: int | None = None) -> bytes:
@@ -138,19 +138,19 @@ class Blobs:
         async for chunk in stream:
             out += chunk
             if max_size is not None and len(out) > max_size:
-                raise RegistryError(200, "GET", self._ctx.path(f"blobs/{digest}"), [
+                raise RegistryError(200, "GET", self.ctx.path(f"blobs/{digest}"), [
                     ErrorDetail("SIZE_INVALID", f"blob larger than the {max_size} bytes allowed")])
         return bytes(out)
 
     def open(self, digest: str, *, size: int | None = None, resumes: int = DEFAULT_RESUMES,
              chunk_size: int | None = None) -> BlobStream:
         """A streaming, verified, resumable reader of the blob (``async for chunk in repo.blobs.open(d)``)."""
-        return BlobStream(self._ctx, digest, size=size, resumes=resumes, chunk_size=chunk_size)
+        return BlobStream(self.ctx, digest, size=size, resumes=resumes, chunk_size=chunk_size)
 
     async def head(self, digest: str) -> Descriptor:
         """end-2 HEAD: the blob's size (``Content-Length``); :class:`NotFoundError` when absent."""
         digest = str(Digest.parse(digest))
-        reply = await self._ctx.core.request("HEAD", self._ctx.path(f"blobs/{digest}"), scopes=self._ctx.pull)
+        reply = await self.ctx.core.request("HEAD", self.ctx.path(f"blobs/{digest}"), scopes=self.ctx.pull_scopes)
         length = reply.headers.get("content-length", "")
         if not length.isdigit():
             raise RegistryError(reply.status, "HEAD", reply.url, [
@@ -160,14 +160,14 @@ class Blobs:
     async def exists(self, digest: str) -> bool:
         """Whether the blob is present (HEAD; 404 → False)."""
         digest = str(Digest.parse(digest))
-        reply = await self._ctx.core.request("HEAD", self._ctx.path(f"blobs/{digest}"), scopes=self._ctx.pull,
+        reply = await self.ctx.core.request("HEAD", self.ctx.path(f"blobs/{digest}"), scopes=self.ctx.pull_scopes,
                                              expect=(200, 404))
         return reply.status == 200
 
     async def delete(self, digest: str) -> None:
         """end-10 DELETE → 202 (405 when the registry has deletes disabled)."""
         digest = str(Digest.parse(digest))
-        await self._ctx.delete(f"blobs/{digest}", "this registry does not allow deleting blobs")
+        await self.ctx.delete(f"blobs/{digest}", "this registry does not allow deleting blobs")
 
     async def download(self, digest: str, path: str | os.PathLike[str], *, size: int | None = None,
                        resumes: int = DEFAULT_RESUMES, progress: Callable[[int], Any] | None = None) -> Path:
@@ -202,13 +202,13 @@ class Blobs:
         """
         digest = str(Digest.parse(digest))
         validate_repository(from_repo)
-        scopes = (*self._ctx.push, repository_scope(from_repo, "pull"))
-        reply = await self._ctx.core.request(
-            "POST", self._ctx.path("blobs/uploads/"), scopes=scopes, expect=(201, 202),
+        scopes = (*self.ctx.push_scopes, repository_scope(from_repo, "pull"))
+        reply = await self.ctx.core.request(
+            "POST", self.ctx.path("blobs/uploads/"), scopes=scopes, expect=(201, 202),
             params={"mount": digest, "from": from_repo}, headers={"Content-Length": "0"},
         )
         if reply.status == 202:
-            return _session_from(reply, self._ctx.name)
+            return _session_from(reply, self.ctx.name)
         if size is None:
             return await self.head(digest)
         return Descriptor(media_type=OCTET, digest=digest, size=size)
@@ -224,7 +224,7 @@ class Blobs:
         hashing. A broken connection or a 416 resumes from the upload's status (end-13). ``session``
         uploads into a session the registry already opened (a mount answered 202) instead of a new one.
         """
-        return await upload_blob(self._ctx, self._uploads, self, source, digest, size=size,
+        return await upload_blob(self.ctx, self._uploads, self, source, digest, size=size,
                                  chunk_size=chunk_size, media_type=media_type, resumes=resumes,
                                  progress=progress, session=session)
 

@@ -15,7 +15,7 @@ from ..errors import (
 from ..manifest import Manifest
 from ..models import Descriptor, ImageIndex, ImageManifest
 from ..reference import validate_tag
-from ._base import RepoContext
+from ._base import Endpoint
 
 ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
 
@@ -40,19 +40,16 @@ class PutResult:
         return self.descriptor.digest
 
 
-class Manifests:
+class Manifests(Endpoint):
     """``repo.manifests``: get, head, put and delete manifests by tag or digest."""
-
-    def __init__(self, ctx: RepoContext) -> None:
-        self._ctx = ctx
 
     async def get(self, ref: str, *, accept: str = ACCEPT) -> Manifest:
         """end-3 GET. Keeps the raw bytes; verifies the digest (against ``ref`` when it is a digest,
         and against ``Docker-Content-Digest`` when present)."""
         ref = check_reference(ref)
-        reply = await self._ctx.core.request(
-            "GET", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.pull, headers={"Accept": accept},
-            max_body=self._ctx.max_manifest_size,
+        reply = await self.ctx.core.request(
+            "GET", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.pull_scopes, headers={"Accept": accept},
+            max_body=self.ctx.max_manifest_size,
         )
         data = reply.content
         media_type = mt.strip_params(reply.headers.get("content-type", ""))
@@ -66,11 +63,11 @@ class Manifests:
                 actual = Digest.of(data)
                 expected = None
             if expected and actual != expected:
-                raise DigestMismatchError(expected, str(actual), f"manifest {self._ctx.name}@{ref}")
+                raise DigestMismatchError(expected, str(actual), f"manifest {self.ctx.name}@{ref}")
             digest = actual
         else:
             digest = Digest.of(data)
-        return Manifest.from_bytes(data, media_type, digest=digest, repository=self._ctx.name, reference=ref)
+        return Manifest.from_bytes(data, media_type, digest=digest, repository=self.ctx.name, reference=ref)
 
     async def head(self, ref: str, *, accept: str = ACCEPT) -> Descriptor:
         """end-3 HEAD: the descriptor (media type, digest, size) without the body.
@@ -78,15 +75,15 @@ class Manifests:
         When the registry sends no ``Docker-Content-Digest``, falls back to a GET to compute it.
         """
         ref = check_reference(ref)
-        reply = await self._ctx.core.request(
-            "HEAD", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.pull, headers={"Accept": accept}
+        reply = await self.ctx.core.request(
+            "HEAD", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.pull_scopes, headers={"Accept": accept}
         )
         digest = reply.headers.get("docker-content-digest")
         digest = digest if digest and is_digest(digest) else None  # a malformed header is no answer
         length = reply.headers.get("content-length")
         media_type = mt.strip_params(reply.headers.get("content-type", ""))
         if is_digest(ref) and digest and digest != ref:
-            raise DigestMismatchError(ref, digest, f"manifest {self._ctx.name}@{ref} (HEAD)")
+            raise DigestMismatchError(ref, digest, f"manifest {self.ctx.name}@{ref} (HEAD)")
         if not digest or not (length and length.isdigit()) or not media_type:
             m = await self.get(ref, accept=accept)
             return m.descriptor()
@@ -95,8 +92,8 @@ class Manifests:
     async def exists(self, ref: str) -> bool:
         """Whether the manifest exists (a HEAD; 404 → False)."""
         ref = check_reference(ref)
-        reply = await self._ctx.core.request(
-            "HEAD", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.pull,
+        reply = await self.ctx.core.request(
+            "HEAD", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.pull_scopes,
             headers={"Accept": ACCEPT}, expect=(200, 404),
         )
         return reply.status == 200
@@ -110,20 +107,20 @@ class Manifests:
         ref = check_reference(ref)
         m = Manifest.of(manifest, media_type)
         data, media_type, digest = m.data, m.media_type, m.digest
-        if len(data) > self._ctx.max_manifest_size:
+        if len(data) > self.ctx.max_manifest_size:
             raise ManifestError(
-                f"manifest is {len(data)} bytes, over the {self._ctx.max_manifest_size}-byte limit registries accept"
+                f"manifest is {len(data)} bytes, over the {self.ctx.max_manifest_size}-byte limit registries accept"
             )
         if is_digest(ref):
             verify_bytes(data, ref, what=f"manifest pushed as {ref}")
-        reply = await self._ctx.core.request(
-            "PUT", self._ctx.path(f"manifests/{ref}"), scopes=self._ctx.push,
+        reply = await self.ctx.core.request(
+            "PUT", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.push_scopes,
             headers={"Content-Type": media_type}, body=data, expect=(201, 200, 202),
         )
         returned = reply.headers.get("docker-content-digest")
         same_algorithm = bool(returned) and is_digest(returned) and Digest.parse(returned).algorithm == digest.algorithm
         if same_algorithm and returned != digest:
-            raise DigestMismatchError(str(digest), returned, f"manifest {self._ctx.name}:{ref} (registry's answer)")
+            raise DigestMismatchError(str(digest), returned, f"manifest {self.ctx.name}:{ref} (registry's answer)")
         location = reply.headers.get("location")
         return PutResult(
             Descriptor(media_type=media_type, digest=str(digest), size=len(data)),
@@ -134,6 +131,6 @@ class Manifests:
     async def delete(self, ref: str) -> None:
         """end-9 DELETE by digest (tags: many registries, distribution 2.8 included, answer 400)."""
         ref = check_reference(ref)
-        await self._ctx.delete(f"manifests/{ref}", "this registry cannot delete by tag; delete the digest instead"
+        await self.ctx.delete(f"manifests/{ref}", "this registry cannot delete by tag; delete the digest instead"
                                if not is_digest(ref) else "this registry does not allow deleting manifests")
 

@@ -10,7 +10,7 @@ from .. import media_types as mt
 from ..digest import Digest
 from ..errors import NotFoundError
 from ..models import Descriptor, ImageIndex, parse_manifest
-from ._base import RepoContext
+from ._base import Endpoint, RepoContext
 from ._pages import paginate
 from .manifests import Manifests
 
@@ -39,36 +39,36 @@ def is_fallback_tag(tag: str) -> bool:
     return bool(_FALLBACK_TAG.fullmatch(tag))
 
 
-class Referrers:
+class Referrers(Endpoint):
     """``repo.referrers``: what points at a manifest through ``subject``.
 
     Whether the registry has the API is probed once and remembered on the registry's core
-    (``core.capabilities["referrers_api"]``), like oras-go's referrers capability.
+    (``ctx.state.referrers_api``), like oras-go's referrers capability.
     """
 
     def __init__(self, ctx: RepoContext, manifests: Manifests) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._manifests = manifests
 
     @property
     def api_supported(self) -> bool | None:
         """``True``/``False`` once probed, ``None`` before."""
-        return self._ctx.core.capabilities.get("referrers_api")
+        return self.ctx.state.referrers_api
 
     async def _native(self, digest: str, artifact_type: str | None) -> AsyncIterator[tuple[list[Descriptor], bool]]:
         params = {"artifactType": artifact_type} if artifact_type else None
-        url = self._ctx.core.url(self._ctx.path(f"referrers/{digest}"))
+        url = self.ctx.core.url(self.ctx.path(f"referrers/{digest}"))
         first = True
-        async for reply in paginate(self._ctx.core, url, scopes=self._ctx.pull, params=params, expect=(200, 404),
-                                    headers={"Accept": mt.OCI_INDEX}, max_body=self._ctx.max_manifest_size):
+        async for reply in paginate(self.ctx.core, url, scopes=self.ctx.pull_scopes, params=params, expect=(200, 404),
+                                    headers={"Accept": mt.OCI_INDEX}, max_body=self.ctx.max_manifest_size):
             ctype = mt.strip_params(reply.headers.get("content-type", ""))
             if reply.status == 404 or (first and ctype != mt.OCI_INDEX):
                 # An OCI NAME_UNKNOWN is about this repository, not about the API: remember nothing.
                 if first and not (reply.status == 404 and _is_name_unknown(reply.content)):
-                    self._ctx.core.capabilities["referrers_api"] = False
+                    self.ctx.state.referrers_api = False
                 return
             first = False
-            self._ctx.core.capabilities["referrers_api"] = True
+            self.ctx.state.referrers_api = True
             index = parse_manifest(reply.content, mt.OCI_INDEX)
             filtered = "artifacttype" in reply.headers.get("oci-filters-applied", "").lower().replace(" ", "")
             if isinstance(index, ImageIndex):

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ._base import RepoContext
+from ._base import Endpoint
 from ._pages import page_params, paginate, string_list
 
 
-class Tags:
+class Tags(Endpoint):
     """``repo.tags``: the tags of one repository."""
-
-    def __init__(self, ctx: RepoContext) -> None:
-        self._ctx = ctx
 
     async def pages(self, n: int | None = None, last: str | None = None) -> AsyncIterator[list[str]]:
         """Each page of ``GET /v2/<name>/tags/list?n=&last=``, following ``Link`` (never guessing from ``n``)."""
-        url = self._ctx.core.url(self._ctx.path("tags/list"))
-        async for reply in paginate(self._ctx.core, url, scopes=self._ctx.pull, params=page_params(n, last)):
+        url = self.ctx.core.url(self.ctx.path("tags/list"))
+        async for reply in paginate(self.ctx.core, url, scopes=self.ctx.pull_scopes, params=page_params(n, last)):
             yield string_list(reply, "tags/list", "tags")
 
     async def list(self, n: int | None = None, last: str | None = None) -> list[str]:

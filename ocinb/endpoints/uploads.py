@@ -11,7 +11,7 @@ from .._http.transport import Body, Reply, join_location
 from ..digest import Digest
 from ..errors import ErrorDetail, RegistryError
 from ..models import Descriptor
-from ._base import RepoContext
+from ._base import Endpoint
 
 OCTET = "application/octet-stream"
 
@@ -56,19 +56,16 @@ def _session_from(reply: Reply, repository: str) -> UploadSession:
     return UploadSession(repository, session.location, 0, session.min_chunk)
 
 
-class Uploads:
+class Uploads(Endpoint):
     """``repo.uploads``: the low-level upload protocol, one method per spec row."""
-
-    def __init__(self, ctx: RepoContext) -> None:
-        self._ctx = ctx
 
     async def start(self) -> UploadSession:
         """end-4a: ``POST /v2/<name>/blobs/uploads/`` → 202 + ``Location`` (+ ``OCI-Chunk-Min-Length``)."""
-        reply = await self._ctx.core.request(
-            "POST", self._ctx.path("blobs/uploads/"), scopes=self._ctx.push, expect=(202,),
+        reply = await self.ctx.core.request(
+            "POST", self.ctx.path("blobs/uploads/"), scopes=self.ctx.push_scopes, expect=(202,),
             headers={"Content-Length": "0"},
         )
-        return _session_from(reply, self._ctx.name)
+        return _session_from(reply, self.ctx.name)
 
     async def post(self, digest: str, data: bytes) -> Descriptor | UploadSession:
         """end-4b single POST with ``?digest=``: 201 → done; 202 → continue in the returned session.
@@ -76,21 +73,21 @@ class Uploads:
         (Distribution 2.8 answers 202 and drops the body; the caller then PUTs into the session.)
         """
         digest = str(Digest.parse(digest))
-        reply = await self._ctx.core.request(
-            "POST", self._ctx.path("blobs/uploads/"), scopes=self._ctx.push, expect=(201, 202),
+        reply = await self.ctx.core.request(
+            "POST", self.ctx.path("blobs/uploads/"), scopes=self.ctx.push_scopes, expect=(201, 202),
             params={"digest": digest}, body=data, headers={"Content-Type": OCTET},
         )
         if reply.status == 201:
             return Descriptor(media_type=OCTET, digest=digest, size=len(data))
-        return _session_from(reply, self._ctx.name)
+        return _session_from(reply, self.ctx.name)
 
     async def patch(self, session: UploadSession, chunk: Body, *, length: int) -> UploadSession:
         """end-5 PATCH one chunk at ``session.offset`` with ``Content-Range: start-end`` → 202."""
         headers = {"Content-Type": OCTET, "Content-Length": str(length)}
         if length:
             headers["Content-Range"] = f"{session.offset}-{session.offset + length - 1}"
-        reply = await self._ctx.core.request(
-            "PATCH", session.location, scopes=self._ctx.push, expect=(202,), headers=headers, body=chunk,
+        reply = await self.ctx.core.request(
+            "PATCH", session.location, scopes=self.ctx.push_scopes, expect=(202,), headers=headers, body=chunk,
         )
         updated = session.with_reply(reply)
         if reply.headers.get("range") is None:
@@ -105,15 +102,15 @@ class Uploads:
         headers = {"Content-Type": OCTET}
         if size is not None:
             headers["Content-Length"] = str(size)
-        await self._ctx.core.request(
-            "PUT", _with_digest(session.location, digest), scopes=self._ctx.push, expect=(201, 204),
+        await self.ctx.core.request(
+            "PUT", _with_digest(session.location, digest), scopes=self.ctx.push_scopes, expect=(201, 204),
             headers=headers, body=data,
         )
         return Descriptor(media_type=OCTET, digest=digest, size=session.offset + (size or 0))
 
     async def status(self, session: UploadSession) -> UploadSession:
         """end-13 GET the upload's ``Location`` → 204 + ``Range: 0-N``: where to resume."""
-        reply = await self._ctx.core.request("GET", session.location, scopes=self._ctx.push, expect=(204, 200))
+        reply = await self.ctx.core.request("GET", session.location, scopes=self.ctx.push_scopes, expect=(204, 200))
         value = reply.headers.get("range")
         end = parse_range_end(value)
         updated = session.with_reply(reply)
@@ -129,4 +126,5 @@ class Uploads:
 
     async def cancel(self, session: UploadSession) -> None:
         """DELETE the upload session (404 is fine: it is gone already)."""
-        await self._ctx.core.request("DELETE", session.location, scopes=self._ctx.push, expect=(204, 202, 200, 404))
+        await self.ctx.core.request("DELETE", session.location, scopes=self.ctx.push_scopes,
+                                    expect=(204, 202, 200, 404))

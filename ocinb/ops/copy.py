@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from ..endpoints.repository import RepositoryEndpoints
 from ..endpoints.uploads import UploadSession
 from ..manifest import Manifest
 from ..models import Descriptor, Platform
 from .pull import get_manifest
 from .push import push_manifest
 from .referrers import walk
-
-if TYPE_CHECKING:
-    from ..client import AsyncRepository
-
 
 STREAMS = 4
 """Blobs streamed at once by one copy: a streamed copy within one registry needs two pooled connections."""
@@ -36,12 +32,12 @@ class CopyReport:
     streams: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STREAMS), repr=False)
 
 
-async def _copy_blob(src: AsyncRepository, dst: AsyncRepository, desc: Descriptor, report: CopyReport) -> None:
+async def _copy_blob(src: RepositoryEndpoints, dst: RepositoryEndpoints, desc: Descriptor, report: CopyReport) -> None:
     if await dst.blobs.exists(desc.digest):
         report.skipped += 1
         return
     session: UploadSession | None = None
-    if src.client.base_url == dst.client.base_url and src.name != dst.name:
+    if src.same_registry(dst) and src.name != dst.name:
         answer = await dst.blobs.mount(desc.digest, src.name, size=desc.size)
         if not isinstance(answer, UploadSession):
             report.mounted += 1
@@ -54,7 +50,7 @@ async def _copy_blob(src: AsyncRepository, dst: AsyncRepository, desc: Descripto
     report.bytes_streamed += desc.size
 
 
-async def _copy_manifest(src: AsyncRepository, dst: AsyncRepository, m: Manifest,
+async def _copy_manifest(src: RepositoryEndpoints, dst: RepositoryEndpoints, m: Manifest,
                          platforms: Sequence[Platform] | None, report: CopyReport) -> Manifest:
     """Copy ``m`` and everything below it; return the manifest as pushed (an index may be filtered)."""
     if m.is_index:
@@ -78,7 +74,7 @@ async def _copy_manifest(src: AsyncRepository, dst: AsyncRepository, m: Manifest
     return m
 
 
-async def copy(src: AsyncRepository, src_ref: str, dst: AsyncRepository, dst_ref: str | None = None, *,
+async def copy(src: RepositoryEndpoints, src_ref: str, dst: RepositoryEndpoints, dst_ref: str | None = None, *,
                platforms: Sequence[str | Platform] | None = None, referrers: bool = False) -> CopyReport:
     """Copy ``src:src_ref`` to ``dst:dst_ref`` (default: the same tag), blobs first, the tag last.
 

@@ -6,27 +6,24 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..digest import Digest, Hasher, is_digest
+from ..endpoints.repository import RepositoryEndpoints
 from ..errors import ManifestError, PlatformNotFoundError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform, parse_config
 
-if TYPE_CHECKING:
-    from ..client import AsyncRepository
-
 MAX_CONFIG_SIZE = 16 * 1024 * 1024
 
 
-async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
-    """A manifest by tag or digest, through the client's content cache.
+async def get_manifest(repo: RepositoryEndpoints, ref: str) -> Manifest:
+    """A manifest by tag or digest, through the repository's content cache.
 
     By digest: the cache, else one GET. By tag: the first time one GET; after that a HEAD re-resolves
     the tag (tags move) and the cached body is reused when the digest is unchanged.
     """
-    client = repo.client
-    cache = client.cache
+    cache = repo.cache
     if is_digest(ref):
         data = cache.get(ref)  # verified against ref on read
         if data is not None:
@@ -34,8 +31,7 @@ async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
         m = await repo.manifests.get(ref)
         cache.put(str(m.digest), m.data)
         return m
-    key = (repo.name, ref)
-    if key in client.fetched_tags and cache.enabled:
+    if cache.knows_tag(repo.registry, repo.name, ref):
         desc = await repo.manifests.head(ref)
         data = cache.get(desc.digest)
         if data is not None:
@@ -45,13 +41,13 @@ async def get_manifest(repo: AsyncRepository, ref: str) -> Manifest:
     else:
         m = await repo.manifests.get(ref)
     cache.put(str(m.digest), m.data)
-    client.fetched_tags.add(key)
+    cache.remember_tag(repo.registry, repo.name, ref)
     return Manifest(m.data, m.media_type, m.digest, repo.name, ref)
 
 
-async def get_config(repo: AsyncRepository, desc: Descriptor) -> tuple[ImageConfig, bytes]:
+async def get_config(repo: RepositoryEndpoints, desc: Descriptor) -> tuple[ImageConfig, bytes]:
     """The parsed config and its raw bytes (verified, cached by digest)."""
-    cache = repo.client.cache
+    cache = repo.cache
     data = cache.get(desc.digest)
     if data is None:
         data = await repo.blobs.get(desc.digest, size=desc.size, max_size=MAX_CONFIG_SIZE)
@@ -98,7 +94,7 @@ class ResolvedImage:
         return self.manifest.as_manifest()
 
 
-async def resolve(repo: AsyncRepository, ref: str, platform: str | Platform | None = None) -> ResolvedImage:
+async def resolve(repo: RepositoryEndpoints, ref: str, platform: str | Platform | None = None) -> ResolvedImage:
     """Resolve ``ref`` to an image manifest, choosing the platform when it names an index.
 
     A single image asked for another platform than its config's raises :class:`PlatformNotFoundError`
@@ -150,7 +146,7 @@ class PulledImage:
         return str(self.resolved.manifest.digest)
 
 
-async def pull(repo: AsyncRepository, ref: str, *, platform: str | Platform | None = None,
+async def pull(repo: RepositoryEndpoints, ref: str, *, platform: str | Platform | None = None,
                layers: bool = False, dest: str | Path | None = None,
                progress: Callable[[int], Any] | None = None) -> PulledImage:
     """Resolve, fetch the config and, with ``layers=True``, download every layer (verified) into ``dest``."""

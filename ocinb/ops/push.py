@@ -7,18 +7,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import media_types as mt
 from ..digest import Digest
 from ..endpoints import PutResult
 from ..endpoints.referrers import fallback_tag
+from ..endpoints.repository import RepositoryEndpoints
 from ..errors import NotFoundError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
-
-if TYPE_CHECKING:
-    from ..client import AsyncRepository
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class Layer:
 LayerLike = Layer | bytes | str | Path | Descriptor
 
 
-async def push_manifest(repo: AsyncRepository, ref: str, manifest: Manifest | ImageManifest | ImageIndex | bytes,
+async def push_manifest(repo: RepositoryEndpoints, ref: str, manifest: Manifest | ImageManifest | ImageIndex | bytes,
                         media_type: str | None = None) -> PutResult:
     """PUT a manifest; when it has a ``subject`` and the registry answers without ``OCI-Subject``,
     add it to the subject's ``<alg>-<hex>`` fallback index (created when missing, no duplicates)."""
@@ -44,7 +42,7 @@ async def push_manifest(repo: AsyncRepository, ref: str, manifest: Manifest | Im
     return result
 
 
-async def _load_fallback(repo: AsyncRepository, subject: str) -> ImageIndex:
+async def _load_fallback(repo: RepositoryEndpoints, subject: str) -> ImageIndex:
     try:
         m = await repo.manifests.get(fallback_tag(subject))
     except NotFoundError:
@@ -52,10 +50,10 @@ async def _load_fallback(repo: AsyncRepository, subject: str) -> ImageIndex:
     return m.as_index()
 
 
-async def _add_to_fallback(repo: AsyncRepository, subject: str, desc: Descriptor) -> None:
+async def _add_to_fallback(repo: RepositoryEndpoints, subject: str, desc: Descriptor) -> None:
     # Read-modify-write of one tag: serialised per subject within this client (other clients can
     # still race, as the spec acknowledges).
-    async with repo.client.lock(f"fallback:{repo.name}:{subject}"):
+    async with repo.ctx.state.lock(f"fallback:{repo.name}:{subject}"):
         index = await _load_fallback(repo, subject)
         if any(d.digest == desc.digest for d in index.manifests):
             return
@@ -63,7 +61,7 @@ async def _add_to_fallback(repo: AsyncRepository, subject: str, desc: Descriptor
         await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
 
 
-async def delete_manifest(repo: AsyncRepository, digest: str) -> None:
+async def delete_manifest(repo: RepositoryEndpoints, digest: str) -> None:
     """DELETE a manifest by digest, removing it from its subject's fallback index when it has one."""
     digest = str(Digest.parse(digest))
     subject = None
@@ -74,7 +72,7 @@ async def delete_manifest(repo: AsyncRepository, digest: str) -> None:
             subject = None
     await repo.manifests.delete(digest)
     if subject and repo.referrers.api_supported is not True:
-        async with repo.client.lock(f"fallback:{repo.name}:{subject}"):
+        async with repo.ctx.state.lock(f"fallback:{repo.name}:{subject}"):
             index = await _load_fallback(repo, subject)
             kept = [d for d in index.manifests if d.digest != digest]
             if len(kept) != len(index.manifests):
@@ -82,7 +80,7 @@ async def delete_manifest(repo: AsyncRepository, digest: str) -> None:
                 await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
 
 
-async def _push_layer(repo: AsyncRepository, layer: LayerLike) -> Descriptor:
+async def _push_layer(repo: RepositoryEndpoints, layer: LayerLike) -> Descriptor:
     if isinstance(layer, Descriptor):
         return layer
     if not isinstance(layer, Layer):
@@ -92,7 +90,7 @@ async def _push_layer(repo: AsyncRepository, layer: LayerLike) -> Descriptor:
                       annotations=dict(layer.annotations) if layer.annotations else None)
 
 
-async def push_image(repo: AsyncRepository, ref: str, config: ImageConfig | Mapping[str, Any] | bytes,
+async def push_image(repo: RepositoryEndpoints, ref: str, config: ImageConfig | Mapping[str, Any] | bytes,
                      layers: Sequence[LayerLike] = (), *, annotations: Mapping[str, str] | None = None,
                      config_media_type: str = mt.OCI_CONFIG, artifact_type: str | None = None,
                      subject: Descriptor | None = None, media_type: str = mt.OCI_MANIFEST) -> PutResult:
@@ -111,7 +109,7 @@ async def push_image(repo: AsyncRepository, ref: str, config: ImageConfig | Mapp
     return await push_manifest(repo, ref, manifest, media_type)
 
 
-async def push_index(repo: AsyncRepository, ref: str, manifests: Iterable[Descriptor | Manifest | PutResult],
+async def push_index(repo: RepositoryEndpoints, ref: str, manifests: Iterable[Descriptor | Manifest | PutResult],
                      *, annotations: Mapping[str, str] | None = None,
                      platforms: Sequence[str | Platform | None] | None = None,
                      media_type: str = mt.OCI_INDEX) -> PutResult:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from ..endpoints.repository import RepositoryEndpoints
 from ..models import Descriptor
-
-if TYPE_CHECKING:
-    from ..client import AsyncRepository
 
 
 @dataclass(frozen=True)
@@ -21,7 +18,7 @@ class ReferrerNode:
     depth: int
 
 
-async def walk(repo: AsyncRepository, digest: str, *, max_depth: int = 8,
+async def walk(repo: RepositoryEndpoints, digest: str, *, max_depth: int = 8,
                artifact_type: str | None = None) -> list[ReferrerNode]:
     """Breadth-first referrers of ``digest`` and of their referrers, each visited once (a level at a time,
     concurrently)."""

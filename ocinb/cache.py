@@ -1,4 +1,4 @@
-"""A content-addressed on-disk cache for manifests and configs.
+"""A content-addressed on-disk cache for manifests and configs, and the memory of which tags were fetched.
 
 Keyed by digest, verified on every read (a corrupt entry is dropped, never returned), written
 through a temporary file and ``os.replace`` so concurrent processes never see a partial entry.
@@ -13,8 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..digest import Digest
-from ..errors import InvalidDigestError
+from .digest import Digest
+from .errors import InvalidDigestError
 
 
 def _hash(data: bytes, digest: str) -> str | None:
@@ -45,6 +45,18 @@ class ContentCache:
         self.max_entry = max_entry
         self.hits = 0
         self.misses = 0
+        self._fetched_tags: set[tuple[str, str, str]] = set()
+
+    def knows_tag(self, registry: str, repository: str, tag: str) -> bool:
+        """Whether this tag was fetched once already, so a HEAD can re-resolve it against the cached bodies.
+
+        Tags move, so only the fact is kept, never the digest: each use re-resolves the tag.
+        """
+        return self.enabled and (registry, repository, tag) in self._fetched_tags
+
+    def remember_tag(self, registry: str, repository: str, tag: str) -> None:
+        """Note that ``tag`` was fetched (see :meth:`knows_tag`)."""
+        self._fetched_tags.add((registry, repository, tag))
 
     def __repr__(self) -> str:
         return f"<ContentCache {self.root} enabled={self.enabled}>"
