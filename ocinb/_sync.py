@@ -12,7 +12,7 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -110,14 +110,25 @@ class SyncIterator(Iterator[T]):
         return getattr(self._source, name)
 
 
+_WRAPPERS: dict[type, Callable[[Any], Any]] = {}
+_NAMESPACES: list[type] = []
+
+
+def register_wrapper(async_type: type, wrap: Callable[[Any], Any]) -> None:
+    """Results of ``async_type`` reach sync callers as ``wrap(result)`` (an async repository → its facade)."""
+    _WRAPPERS[async_type] = wrap
+
+
+def register_namespace(base: type) -> None:
+    """Attributes that are instances of ``base`` (endpoint namespaces) are wrapped in a :class:`Facade` too."""
+    _NAMESPACES.append(base)
+
+
 def wrap_result(value: Any) -> Any:
     """Give async results their sync face: facades for async objects, iterators for async iterables."""
-    from .client import AsyncRepository
-
-    if isinstance(value, AsyncRepository):
-        from .sync_client import Repository
-
-        return Repository(value)
+    for async_type, wrap in _WRAPPERS.items():
+        if isinstance(value, async_type):
+            return wrap(value)
     if isinstance(value, AsyncIterable):
         return SyncIterator(value)
     if isinstance(value, tuple):
@@ -155,7 +166,7 @@ class Facade:
                 return wrap_result(attr(*args, **kwargs))
 
             return call_plain
-        if type(attr).__module__.startswith("ocinb.endpoints"):  # a namespace: tags, manifests, …
+        if isinstance(attr, tuple(_NAMESPACES)):  # a namespace: tags, manifests, …
             return Facade(attr)
         return attr
 

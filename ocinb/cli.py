@@ -200,11 +200,11 @@ def _repository_only(ref: Reference, what: str) -> None:
 async def _run_frame(args: argparse.Namespace, out: TextIO) -> int:
     """The table subcommands: build the DataFrame with the same helpers notebooks use, write it."""
     if args.command == "catalog":
-        from .client import _normalize
         from .errors import InvalidReferenceError
+        from .reference import parse_registry
 
         try:
-            registry = _normalize(args.target)
+            registry = parse_registry(args.target)
         except InvalidReferenceError as exc:
             raise UsageError(str(exc)) from None
         ref = None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ._http.credentials import Credentials, resolve_credentials
-from ._http.transport import HttpCore, RateLimit, RetryPolicy
+from ._http.transport import HttpCore, RateLimit, RetryPolicy, Stats
 from .cache import ContentCache
 from .endpoints import Ping, PutResult, catalog, catalog_pages, ping
 from .endpoints._base import MAX_MANIFEST_SIZE, RegistryState
@@ -19,6 +19,7 @@ from .errors import DigestMismatchError, InvalidReferenceError
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from .ops import copy as copy_ops
+from .ops import describe
 from .ops import pull as pull_ops
 from .ops import push as push_ops
 from .ops.copy import CopyReport
@@ -27,13 +28,9 @@ from .ops.referrers import ReferrerNode, walk
 if TYPE_CHECKING:
     import pandas as pd
 
-from .reference import Reference, normalize_registry, validate_registry
+    from .views import InspectView
 
-
-def _normalize(registry: str) -> str:
-    """A registry host as typed (scheme and trailing slash tolerated), validated, Docker Hub named ``docker.io``."""
-    registry = registry.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
-    return normalize_registry(validate_registry(registry))
+from .reference import Reference, api_host, parse_registry
 
 
 class AsyncRepository(RepositoryEndpoints):
@@ -56,7 +53,7 @@ class AsyncRepository(RepositoryEndpoints):
     async def config(self, ref: str = "latest", platform: str | Platform | None = None) -> ImageConfig:
         """The image config of ``ref`` for ``platform``."""
         resolved = await self.resolve(ref, platform)
-        return (await pull_ops.get_config(self, resolved.image.config))[0]
+        return resolved.config or await pull_ops.fetch_config(self, resolved.image.config)
 
     async def pull(self, ref: str = "latest", *, platform: str | Platform | None = None, layers: bool = False,
                    dest: str | Path | None = None) -> pull_ops.PulledImage:
@@ -120,8 +117,8 @@ class AsyncClient:
         cache: ContentCache | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.registry = _normalize(registry)
-        self.host = Reference(self.registry, "x").api_host
+        self.registry = parse_registry(registry)
+        self.host = api_host(self.registry)
         credentials: Credentials | None = resolve_credentials(
             self.registry, username=username, password=password, identity_token=token,
             use_environment=environment, use_docker_config=docker_config,
@@ -151,7 +148,7 @@ class AsyncClient:
         return list(self._core.warnings)
 
     @property
-    def stats(self) -> Any:
+    def stats(self) -> Stats:
         """Request counters (``requests``, ``by_method``, ``retries``, ``redirects``)."""
         return self._core.stats
 
@@ -197,59 +194,90 @@ class AsyncClient:
         """Every repository the registry lists (all pages of ``/v2/_catalog``)."""
         return await catalog(self._core, n, last)
 
-    def catalog_pages(self, n: int | None = None, last: str | None = None) -> Any:
+    def catalog_pages(self, n: int | None = None, last: str | None = None) -> AsyncIterator[list[str]]:
         """The catalog page by page (an async iterator of lists)."""
         return catalog_pages(self._core, n, last)
 
+    def _attrs(self, df: pd.DataFrame, **extra: Any) -> pd.DataFrame:
+        from . import frames
+
+        return frames.provenance(df, registry=self.registry, rate_limit=self.rate_limit, **extra)
+
     async def tags(self, repository: str, *, resolve: bool = False, progress: bool | None = None,
                    referrer_tags: bool = False) -> pd.DataFrame:
-        """DataFrame: one row per tag of ``repository`` (with ``resolve=True`` its digest, media type, size)."""
-        from .frames import tags_frame
+        """DataFrame: one row per tag of ``repository`` (with ``resolve=True`` its digest, media type, size).
 
-        return await tags_frame(self, repository, resolve=resolve, progress=progress, referrer_tags=referrer_tags)
+        Referrers fallback tags (``sha256-<hex>``) are left out unless ``referrer_tags=True``.
+        """
+        from . import frames
+
+        entries = await describe.list_tags(self.repo(repository), resolve=resolve, referrer_tags=referrer_tags,
+                                           progress=progress)
+        return self._attrs(frames.tags_frame(entries, resolve=resolve), repository=repository)
 
     async def platforms(self, ref: str, *, progress: bool | None = None) -> pd.DataFrame:
-        """DataFrame: one row per index entry of ``ref`` (attestations flagged)."""
-        from .frames import platforms_frame
+        """DataFrame: one row per index entry of ``ref`` (attestations flagged, last)."""
+        from . import frames
 
-        return await platforms_frame(self, ref, progress=progress)
+        repo, ident = self.parse(ref)
+        found = await describe.describe_platforms(repo, ident, progress=progress)
+        top = found.top
+        return self._attrs(frames.platforms_frame(found.entries), reference=ref, digest=str(top.digest),
+                           media_type=top.media_type)
+
+    async def _image(self, ref: str, platform: str | Platform | None) -> tuple[describe.ImageDetails, dict[str, Any]]:
+        repo, ident = self.parse(ref)
+        details = await describe.describe_image(repo, ident, platform)
+        attrs = {"reference": ref, "digest": str(details.manifest.digest),
+                 "index_digest": str(details.top.digest) if details.entry is not None else None,
+                 "platform": str(details.platform) if details.platform is not None else None}
+        return details, attrs
 
     async def layers(self, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
         """DataFrame: one row per layer of ``ref`` for ``platform``, with the history step that made it."""
-        from .frames import layers_frame
+        from . import frames
 
-        return await layers_frame(self, ref, platform)
+        details, attrs = await self._image(ref, platform)
+        return self._attrs(frames.layers_frame(details.image, details.config), **attrs)
 
     async def history(self, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
         """DataFrame: one row per history entry of the image config, empty layers included."""
-        from .frames import history_frame
+        from . import frames
 
-        return await history_frame(self, ref, platform)
+        details, attrs = await self._image(ref, platform)
+        return self._attrs(frames.history_frame(details.image, details.config), **attrs)
 
     async def referrers(self, ref: str, *, recursive: bool = True) -> pd.DataFrame:
         """DataFrame: one row per referrer of ``ref`` (signatures, SBOMs, attestations), with depth."""
-        from .frames import referrers_frame
+        from . import frames
 
-        return await referrers_frame(self, ref, recursive=recursive)
+        repo, ident = self.parse(ref)
+        top = await repo.get_manifest(ident)
+        nodes = await describe.referrer_nodes(repo, str(top.digest), recursive=recursive)
+        return self._attrs(frames.referrers_frame(nodes), reference=ref, digest=str(top.digest))
 
     async def catalog_frame(self) -> pd.DataFrame:
         """DataFrame: one row per repository of the catalog."""
-        from .frames import catalog_frame
+        from . import frames
 
-        return await catalog_frame(self)
+        return self._attrs(frames.catalog_frame(await self.catalog()))
 
     async def sizes(self, repository: str, tags: Sequence[str] | None = None, *,
                     progress: bool | None = None) -> pd.DataFrame:
         """DataFrame: the size audit, tag × platform, with bytes unique and shared (deduplicated by layer)."""
-        from .frames import sizes_frame
+        from . import frames
 
-        return await sizes_frame(self, repository, tags, progress=progress)
+        images = await describe.sized_images(self.repo(repository), tags, progress=progress)
+        return self._attrs(frames.sizes_frame(images), repository=repository)
 
-    async def inspect(self, ref: str, platform: str | Platform | None = None) -> Any:
+    async def inspect(self, ref: str, platform: str | Platform | None = None) -> InspectView:
         """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals)."""
-        from .views import inspect_async
+        from . import views
 
-        return await inspect_async(self, ref, platform)
+        repo, ident = self.parse(ref)
+        report = await describe.inspect_image(repo, ident, platform)
+        report.reference = ref
+        return views.InspectView.from_report(report)
 
     async def aclose(self) -> None:
         await self._core.aclose()

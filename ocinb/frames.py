@@ -1,42 +1,31 @@
-"""pandas DataFrames over a registry: tags, platforms, layers, history, referrers, catalog and the size audit.
+"""pandas DataFrames of what the operations fetched: tags, platforms, layers, history, referrers, catalog, sizes.
 
-The ``*_frame`` builders are async and take an :class:`~ocinb.client.AsyncClient`; the module-level
-functions (``tags``, ``platforms``, …) take full references and run on a cached default client per
-registry. Columns and dtypes are stable and listed in each docstring and in ``docs/columns.md``.
+Pure tabulation: each ``*_frame`` takes the dataclasses of :mod:`ocinb.ops.describe` (or models) and returns a
+frame with stable columns and dtypes, listed in each docstring and in ``docs/columns.md``. Fetching is the
+operations' job; :class:`~ocinb.AsyncClient` and the module-level helpers (``ocinb.tags``, …) put the two together.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import functools
-import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import pandas as pd
 
 from . import media_types as mt
-from ._sync import run_sync
-from .endpoints.referrers import is_fallback_tag
-from .errors import ManifestError, NotFoundError, OcinbError, VerificationError
-from .manifest import Manifest
-from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform, parse_timestamp
-from .ops import pull as pull_ops
-from .ops.referrers import ReferrerNode, walk
-from .reference import Reference
+from ._http.transport import RateLimit
+from .models import ImageConfig, ImageManifest, Platform, parse_timestamp
+from .ops.describe import PlatformEntry, SizedImage, TagEntry
+from .ops.referrers import ReferrerNode
+from .plots import plot_layers, plot_sizes
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-    from .client import AsyncClient, AsyncRepository
-
-T = TypeVar("T")
-
-PROGRESS_THRESHOLD = 20
-"""Above this many concurrent fetches a ``tqdm.auto`` progress bar is shown (unless ``progress=False``)."""
+__all__ = [
+    "CATALOG_COLUMNS", "HISTORY_COLUMNS", "LAYERS_COLUMNS", "PLATFORMS_COLUMNS", "REFERRERS_COLUMNS",
+    "SIZES_COLUMNS", "TAGS_COLUMNS", "catalog_frame", "history_frame", "layers_frame", "platforms_frame",
+    "plot_layers", "plot_sizes", "provenance", "referrers_frame", "sizes_frame", "tags_frame", "typed_frame",
+]
 
 STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string"
 """pandas' string dtype: ``"str"`` in pandas 3, ``"string"`` in pandas 2."""
@@ -70,7 +59,7 @@ SIZES_COLUMNS = {
 }
 
 
-def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
+def typed_frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     """A DataFrame with exactly ``columns`` in order and their dtypes, even when ``rows`` is empty."""
     data: dict[str, Any] = {}
     for name, dtype in columns.items():
@@ -86,150 +75,64 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=list(columns))
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _provenance(df: pd.DataFrame, client: AsyncClient, **extra: Any) -> pd.DataFrame:
-    """Record where the frame came from in ``df.attrs``: registry, reference, digest, fetched_at, rate_limit."""
-    df.attrs["registry"] = client.registry
+def provenance(df: pd.DataFrame, *, registry: str, rate_limit: RateLimit | None = None,
+               **extra: Any) -> pd.DataFrame:
+    """Record where ``df`` came from in ``df.attrs``: registry, the given keys (reference, digest, …),
+    ``fetched_at`` and Docker Hub's rate limit when one was seen."""
+    df.attrs["registry"] = registry
     for key, value in extra.items():
         if value is not None:
             df.attrs[key] = value
-    df.attrs["fetched_at"] = _now()
-    limit = client.rate_limit
-    if limit.limit is not None or limit.remaining is not None:
-        df.attrs["rate_limit"] = dataclasses.asdict(limit)
+    df.attrs["fetched_at"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if rate_limit is not None and (rate_limit.limit is not None or rate_limit.remaining is not None):
+        df.attrs["rate_limit"] = dataclasses.asdict(rate_limit)
     return df
-
-
-async def gather_progress(aws: Sequence[Awaitable[T]], *, progress: bool | None = None,
-                          desc: str | None = None) -> list[T]:
-    """``asyncio.gather`` with a ``tqdm.auto`` bar when there are many items (``progress=False`` hides it)."""
-    show = progress if progress is not None else len(aws) > PROGRESS_THRESHOLD
-    if not show or not aws:
-        return list(await asyncio.gather(*aws))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(aws), desc=desc, leave=False)
-
-    async def tick(aw: Awaitable[T]) -> T:
-        try:
-            return await aw
-        finally:
-            bar.update(1)
-
-    try:
-        return list(await asyncio.gather(*(tick(aw) for aw in aws)))
-    finally:
-        bar.close()
-
-
-class _Memo:
-    """One in-flight or finished fetch per key, so concurrent rows never fetch the same digest twice."""
-
-    def __init__(self) -> None:
-        self._tasks: dict[str, asyncio.Future[Any]] = {}
-
-    async def get(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
-        task = self._tasks.get(key)
-        if task is None:
-            task = asyncio.ensure_future(fetch())
-            self._tasks[key] = task
-        return await asyncio.shield(task)
-
-
-async def _config_or_none(repo: AsyncRepository, desc: Descriptor) -> ImageConfig | None:
-    """The image config, or None when the blob is not an image config (artifacts) or is unreadable."""
-    try:
-        return (await pull_ops.get_config(repo, desc))[0]
-    except (ManifestError, NotFoundError, VerificationError):
-        return None
 
 
 def _platform_str(platform: Platform | None) -> str | None:
     return str(platform) if platform is not None else None
 
 
-async def tags_frame(client: AsyncClient, repository: str, *, resolve: bool = False,
-                     progress: bool | None = None, referrer_tags: bool = False) -> pd.DataFrame:
-    """One row per tag of ``repository``.
+def tags_frame(entries: Sequence[TagEntry], *, resolve: bool = False) -> pd.DataFrame:
+    """One row per tag.
 
-    Columns: ``tag``; with ``resolve=True`` also ``digest``, ``media_type``, ``size`` (manifest bytes,
-    Int64, <NA> when the tag vanished meanwhile), fetched concurrently with HEAD. Referrers fallback
-    tags (``sha256-<hex>``) are left out unless ``referrer_tags=True``.
+    Columns: ``tag``; with ``resolve=True`` also ``digest``, ``media_type``, ``size`` (manifest bytes, Int64,
+    <NA> when the tag vanished meanwhile).
     """
-    repo = client.repo(repository)
-    names = [t for t in await repo.tags.list() if referrer_tags or not is_fallback_tag(t)]
-    columns = dict(TAGS_COLUMNS) if resolve else {"tag": STR}
-    rows: list[dict[str, Any]] = [{"tag": t} for t in names]
-    if resolve:
-        async def head(tag: str) -> Descriptor | None:
-            try:
-                return await repo.manifests.head(tag)
-            except NotFoundError:
-                return None
-
-        descs = await gather_progress([head(t) for t in names], progress=progress, desc="tags")
-        for row, desc in zip(rows, descs, strict=True):
-            if desc is not None:
-                row.update(digest=desc.digest, media_type=desc.media_type, size=desc.size)
-    return _provenance(_frame(rows, columns), client, repository=repository)
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        row: dict[str, Any] = {"tag": entry.tag}
+        if entry.descriptor is not None:
+            d = entry.descriptor
+            row.update(digest=d.digest, media_type=d.media_type, size=d.size)
+        rows.append(row)
+    return typed_frame(rows, dict(TAGS_COLUMNS) if resolve else {"tag": STR})
 
 
-async def _platform_rows(repo: AsyncRepository, top: Manifest, *, progress: bool | None = None,
-                         memo: _Memo | None = None) -> list[dict[str, Any]]:
-    """Rows of the platforms frame for a fetched top manifest (an index, or a single image)."""
-    memo = memo or _Memo()
-
-    async def image_row(desc: Descriptor, manifest: Manifest | None) -> dict[str, Any]:
-        platform = desc.platform
-        annotations = desc.annotations or {}
-        row: dict[str, Any] = {
-            "digest": desc.digest, "media_type": desc.media_type, "manifest_size": desc.size,
-            "is_attestation": desc.is_attestation, "attests": annotations.get(mt.ATTESTATION_DIGEST_ANNOTATION),
-        }
-        if manifest is None and not desc.is_attestation:  # attestations are not pulled: rate limits
-            try:
-                manifest = await memo.get(desc.digest, lambda: pull_ops.get_manifest(repo, desc.digest))
-            except (NotFoundError, ManifestError):
-                manifest = None
-        image = manifest.parsed if manifest is not None else None
-        config = None
-        if isinstance(image, ImageManifest):
-            row.update(image_size=image.total_size, layer_count=len(image.layers))
-            cdesc = image.config
-            config = await memo.get(cdesc.digest, lambda: _config_or_none(repo, cdesc))
-        if platform is None and config is not None:
-            platform = config.platform
-        if config is not None:
-            row["created"] = config.created
-        if platform is not None:
-            row.update(platform=str(platform), os=platform.os, architecture=platform.architecture,
-                       variant=platform.variant, os_version=platform.os_version)
-        return row
-
-    parsed = top.parsed
-    if isinstance(parsed, ImageIndex):
-        entries = parsed.manifests
-        rows = await gather_progress([image_row(d, None) for d in entries], progress=progress, desc="platforms")
-    else:
-        rows = [await image_row(top.descriptor(), top)]
-    return sorted(rows, key=lambda r: bool(r["is_attestation"]))
-
-
-async def platforms_frame(client: AsyncClient, ref: str, *, progress: bool | None = None) -> pd.DataFrame:
-    """One row per index entry of ``ref`` (one row for a single image); attestation rows last.
+def platforms_frame(entries: Sequence[PlatformEntry]) -> pd.DataFrame:
+    """One row per index entry (one row for a single image); attestation rows last.
 
     Columns: ``platform`` (``linux/arm64/v8``), ``os``, ``architecture``, ``variant``, ``os_version``,
     ``digest``, ``media_type``, ``manifest_size``, ``image_size`` (config + layers, compressed; Int64),
     ``layer_count`` (Int64), ``created`` (UTC, from the config), ``is_attestation``, ``attests``.
     """
-    repo, ident = client.parse(ref)
-    top = await repo.get_manifest(ident)
-    rows = await _platform_rows(repo, top, progress=progress)
-    return _provenance(_frame(rows, PLATFORMS_COLUMNS), client, reference=ref, digest=str(top.digest),
-                       media_type=top.media_type)
+    rows = []
+    for e in entries:
+        d = e.descriptor
+        row: dict[str, Any] = {
+            "digest": d.digest, "media_type": d.media_type, "manifest_size": d.size,
+            "is_attestation": e.is_attestation, "attests": e.attests,
+        }
+        if e.image is not None:
+            row.update(image_size=e.image.total_size, layer_count=len(e.image.layers))
+        if e.config is not None:
+            row["created"] = e.config.created
+        if e.platform is not None:
+            p = e.platform
+            row.update(platform=str(p), os=p.os, architecture=p.architecture, variant=p.variant,
+                       os_version=p.os_version)
+        rows.append(row)
+    return typed_frame(rows, PLATFORMS_COLUMNS)
 
 
 def layer_rows(image: ImageManifest, config: ImageConfig | None) -> list[dict[str, Any]]:
@@ -264,39 +167,23 @@ def history_rows(image: ImageManifest, config: ImageConfig | None) -> list[dict[
     return rows
 
 
-async def _image_and_config(client: AsyncClient, ref: str, platform: str | Platform | None
-                            ) -> tuple[Manifest, Manifest, Descriptor | None, ImageConfig | None]:
-    repo, ident = client.parse(ref)
-    resolved = await repo.resolve(ident, platform)
-    config = resolved.config or await _config_or_none(repo, resolved.image.config)
-    return resolved.top, resolved.manifest, resolved.entry, config
-
-
-async def layers_frame(client: AsyncClient, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
-    """One row per layer of ``ref`` for ``platform`` (default: the only one, else linux/amd64).
+def layers_frame(image: ImageManifest, config: ImageConfig | None) -> pd.DataFrame:
+    """One row per layer of ``image``.
 
     Columns: ``position`` (0-based), ``digest``, ``media_type``, ``size`` (compressed), ``share`` (of the
     image's layer bytes), ``created_by`` and ``created`` of the history step that made the layer
     (``empty_layer`` steps skipped, so the pairing is right).
     """
-    top, manifest, entry, config = await _image_and_config(client, ref, platform)
-    rows = layer_rows(manifest.as_manifest(), config)
-    return _provenance(_frame(rows, LAYERS_COLUMNS), client, reference=ref, digest=str(manifest.digest),
-                       index_digest=str(top.digest) if entry is not None else None,
-                       platform=_platform_str(entry.platform if entry else config.platform if config else None))
+    return typed_frame(layer_rows(image, config), LAYERS_COLUMNS)
 
 
-async def history_frame(client: AsyncClient, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
+def history_frame(image: ImageManifest, config: ImageConfig | None) -> pd.DataFrame:
     """One row per history entry of the image config, empty layers included.
 
     Columns: ``step`` (0-based), ``created`` (UTC), ``created_by``, ``comment``, ``author``, ``empty_layer``,
     ``layer_digest`` (the layer the step produced, <NA> for empty steps), ``layer_size`` (Int64).
     """
-    top, manifest, entry, config = await _image_and_config(client, ref, platform)
-    rows = history_rows(manifest.as_manifest(), config)
-    return _provenance(_frame(rows, HISTORY_COLUMNS), client, reference=ref, digest=str(manifest.digest),
-                       index_digest=str(top.digest) if entry is not None else None,
-                       platform=_platform_str(entry.platform if entry else config.platform if config else None))
+    return typed_frame(history_rows(image, config), HISTORY_COLUMNS)
 
 
 def referrer_rows(nodes: Iterable[ReferrerNode]) -> list[dict[str, Any]]:
@@ -314,190 +201,38 @@ def referrer_rows(nodes: Iterable[ReferrerNode]) -> list[dict[str, Any]]:
     return rows
 
 
-async def referrer_nodes(repo: AsyncRepository, digest: str, *, recursive: bool = True) -> list[ReferrerNode]:
-    """The referrers of ``digest``: the whole tree, or only direct ones."""
-    return await walk(repo, digest, max_depth=8 if recursive else 1)
-
-
-async def referrers_frame(client: AsyncClient, ref: str, *, recursive: bool = True) -> pd.DataFrame:
-    """One row per referrer of ``ref`` (and, with ``recursive``, of its referrers), breadth first.
+def referrers_frame(nodes: Iterable[ReferrerNode]) -> pd.DataFrame:
+    """One row per referrer, breadth first.
 
     Columns: ``digest``, ``artifact_type``, ``media_type``, ``size``, ``subject`` (the digest it refers to),
     ``depth`` (1 = direct), ``created`` (the ``org.opencontainers.image.created`` annotation, UTC), ``title``.
     """
-    repo, ident = client.parse(ref)
-    top = await repo.get_manifest(ident)
-    nodes = await referrer_nodes(repo, str(top.digest), recursive=recursive)
-    return _provenance(_frame(referrer_rows(nodes), REFERRERS_COLUMNS), client, reference=ref,
-                       digest=str(top.digest))
+    return typed_frame(referrer_rows(nodes), REFERRERS_COLUMNS)
 
 
-async def catalog_frame(client: AsyncClient) -> pd.DataFrame:
-    """One row per repository of the registry's catalog. Columns: ``repository``."""
-    names = await client.catalog()
-    return _provenance(_frame([{"repository": n} for n in names], CATALOG_COLUMNS), client)
+def catalog_frame(names: Iterable[str]) -> pd.DataFrame:
+    """One row per repository of a registry's catalog. Columns: ``repository``."""
+    return typed_frame([{"repository": n} for n in names], CATALOG_COLUMNS)
 
 
-async def sizes_frame(client: AsyncClient, repository: str, tags: Sequence[str] | None = None, *,
-                      progress: bool | None = None) -> pd.DataFrame:
-    """The size audit: one row per tag × platform (attestation entries and referrers fallback tags left out).
+def sizes_frame(images: Sequence[SizedImage]) -> pd.DataFrame:
+    """The size audit: one row per tag × platform.
 
     Columns: ``tag``, ``platform``, ``digest`` (the image manifest), ``size`` (compressed: config + layers),
     ``unique_size`` (bytes of blobs, config and layers, that no other image uses; tags of one digest are one
-    image), ``shared_size`` (``size - unique_size``), ``layer_count``. Manifests and configs are fetched once
-    per digest, concurrently.
+    image), ``shared_size`` (``size - unique_size``), ``layer_count``.
     """
-    repo = client.repo(repository)
-    if tags is None:
-        tags = [t for t in await repo.tags.list() if not is_fallback_tag(t)]
-    memo = _Memo()
-
-    def manifest(ref: str) -> Awaitable[Manifest]:
-        return memo.get(ref, lambda: pull_ops.get_manifest(repo, ref))
-
-    async def image_rows(tag: str) -> list[dict[str, Any]]:
-        top = await manifest(tag)
-        parsed = top.parsed
-        if isinstance(parsed, ImageIndex):
-            entries = [d for d in parsed.manifests if not d.is_attestation]
-            children = await asyncio.gather(*(manifest(d.digest) for d in entries))
-            pairs = [(d.platform, m) for d, m in zip(entries, children, strict=True)]
-        else:
-            pairs = [(None, top)]
-        rows = []
-        for plat, m in pairs:
-            image = m.parsed
-            if not isinstance(image, ImageManifest):
-                continue
-            if plat is None:
-                cdesc = image.config
-                config = await memo.get(cdesc.digest, functools.partial(_config_or_none, repo, cdesc))
-                plat = config.platform if config is not None else None
-            rows.append({"tag": tag, "platform": _platform_str(plat), "digest": str(m.digest), "image": image})
-        return rows
-
-    nested = await gather_progress([image_rows(t) for t in tags], progress=progress, desc="sizes")
-    rows = [row for group in nested for row in group]
     # Rows of the same manifest (two tags of one image) are one image: sharing is between distinct images.
     users: dict[str, set[str]] = {}
-    for row in rows:
-        for blob in [row["image"].config, *row["image"].layers]:
-            users.setdefault(blob.digest, set()).add(row["digest"])
-    for row in rows:
-        image: ImageManifest = row.pop("image")
-        blobs = [image.config, *image.layers]
+    for item in images:
+        for blob in [item.image.config, *item.image.layers]:
+            users.setdefault(blob.digest, set()).add(item.digest)
+    rows = []
+    for item in images:
+        blobs = [item.image.config, *item.image.layers]
         size = sum(b.size for b in blobs)
-        unique = sum(b.size for b in blobs if users[b.digest] == {row["digest"]})
-        row.update(size=size, unique_size=unique, shared_size=size - unique, layer_count=len(image.layers))
-    return _provenance(_frame(rows, SIZES_COLUMNS), client, repository=repository)
-
-
-_clients: dict[str, AsyncClient] = {}
-_client_kwargs: dict[str, Any] = {}
-_clients_lock = threading.Lock()
-
-
-def configure(**client_kwargs: Any) -> None:
-    """Set the :class:`~ocinb.client.AsyncClient` arguments (credentials, ``insecure``, ``cache``, …) of the
-    default clients the module-level helpers use; forgets the clients made so far."""
-    with _clients_lock:
-        old = list(_clients.values())
-        _clients.clear()
-        _client_kwargs.clear()
-        _client_kwargs.update(client_kwargs)
-    for client in old:
-        with contextlib.suppress(OcinbError, RuntimeError, OSError):
-            run_sync(client.aclose())
-
-
-def default_client(registry: str) -> AsyncClient:
-    """The cached :class:`~ocinb.client.AsyncClient` of ``registry`` used by the module-level helpers
-    (Docker credentials read as usual); run its coroutines with ``ocinb._sync.run_sync``."""
-    from .client import AsyncClient, _normalize
-
-    key = _normalize(registry)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = AsyncClient(key, **_client_kwargs)
-        return client
-
-
-def _parse(ref: str) -> tuple[AsyncClient, Reference]:
-    parsed = Reference.parse(ref)
-    return default_client(parsed.registry), parsed
-
-
-def tags(repo_ref: str, resolve: bool = False, *, progress: bool | None = None,
-         referrer_tags: bool = False) -> pd.DataFrame:
-    """Tags of ``repo_ref`` (``ghcr.io/org/app``, ``node`` for Docker Hub); see :func:`tags_frame`."""
-    client, parsed = _parse(repo_ref)
-    return run_sync(tags_frame(client, parsed.repository, resolve=resolve, progress=progress,
-                               referrer_tags=referrer_tags))
-
-
-def platforms(ref: str, *, progress: bool | None = None) -> pd.DataFrame:
-    """Platforms of the full reference ``ref``; see :func:`platforms_frame`."""
-    client, parsed = _parse(ref)
-    return run_sync(platforms_frame(client, str(parsed), progress=progress))
-
-
-def layers(ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
-    """Layers of the full reference ``ref``; see :func:`layers_frame`."""
-    client, parsed = _parse(ref)
-    return run_sync(layers_frame(client, str(parsed), platform))
-
-
-def history(ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
-    """History of the full reference ``ref``; see :func:`history_frame`."""
-    client, parsed = _parse(ref)
-    return run_sync(history_frame(client, str(parsed), platform))
-
-
-def referrers(ref: str, recursive: bool = True) -> pd.DataFrame:
-    """Referrers of the full reference ``ref``; see :func:`referrers_frame`."""
-    client, parsed = _parse(ref)
-    return run_sync(referrers_frame(client, str(parsed), recursive=recursive))
-
-
-def catalog(registry: str) -> pd.DataFrame:
-    """Repositories of ``registry``; see :func:`catalog_frame`."""
-    return run_sync(catalog_frame(default_client(registry)))
-
-
-def sizes(repo_ref: str, tags: Sequence[str] | None = None, *, progress: bool | None = None) -> pd.DataFrame:
-    """Size audit of ``repo_ref`` over ``tags`` (default: all); see :func:`sizes_frame`.
-
-    A ``tqdm.auto`` progress bar shows for more than 20 tags unless ``progress=False``.
-    """
-    client, parsed = _parse(repo_ref)
-    return run_sync(sizes_frame(client, parsed.repository, tags, progress=progress))
-
-
-def _mib(values: pd.Series) -> pd.Series:
-    return values.astype("float64") / (1024 * 1024)
-
-
-def plot_layers(df: pd.DataFrame, *, ax: Axes | None = None, top: int = 30) -> Axes:
-    """Horizontal bars of layer sizes (MiB) from a :func:`layers` frame, the ``top`` biggest layers."""
-    import matplotlib.pyplot  # noqa: F401 - pandas plotting needs matplotlib
-
-    data = df.nlargest(top, "size").sort_values("position", ascending=False)
-    labels = [f"#{p} {str(d)[7:19]}" for p, d in zip(data["position"], data["digest"], strict=True)]
-    frame = pd.DataFrame({"layer": labels, "MiB": _mib(data["size"]).to_numpy()})
-    axes = frame.plot.barh(x="layer", y="MiB", legend=False, ax=ax, title="Layer sizes (compressed)")
-    axes.set_xlabel("MiB")
-    axes.set_ylabel("")
-    return axes
-
-
-def plot_sizes(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Bars of image size (MiB) per tag, one bar per platform, from a :func:`sizes` frame."""
-    import matplotlib.pyplot  # noqa: F401 - pandas plotting needs matplotlib
-
-    data = df.assign(platform=df["platform"].fillna("(none)"), MiB=_mib(df["size"]))
-    table = data.pivot_table(index="tag", columns="platform", values="MiB", aggfunc="sum", sort=False)
-    axes = table.plot.bar(ax=ax, title="Image size by tag (compressed)", rot=45)
-    axes.set_ylabel("MiB")
-    axes.set_xlabel("tag")
-    return axes
+        unique = sum(b.size for b in blobs if users[b.digest] == {item.digest})
+        rows.append({"tag": item.tag, "platform": _platform_str(item.platform), "digest": item.digest,
+                     "size": size, "unique_size": unique, "shared_size": size - unique,
+                     "layer_count": len(item.image.layers)})
+    return typed_frame(rows, SIZES_COLUMNS)

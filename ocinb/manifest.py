@@ -8,13 +8,14 @@ from functools import cached_property
 from typing import Any
 
 from . import media_types as mt
+from ._display import HtmlRepr
 from .digest import Digest
 from .errors import ManifestError
 from .models import Descriptor, ImageIndex, ImageManifest, parse_manifest
 
 
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(HtmlRepr):
     """Raw manifest bytes (never re-serialised), verified digest, media type and parsed model.
 
     ``reference`` is what was asked for (a tag or a digest) and ``repository`` where it lives.
@@ -67,6 +68,10 @@ class Manifest:
         artifact = parsed.effective_artifact_type if isinstance(parsed, ImageManifest) else parsed.artifact_type
         return self.descriptor(artifact_type=artifact, annotations=parsed.annotations or None)
 
+    def __bytes__(self) -> bytes:
+        """The raw bytes, exactly as the registry served them (what the digest is of)."""
+        return self.data
+
     @property
     def size(self) -> int:
         return len(self.data)
@@ -103,12 +108,6 @@ class Manifest:
     def json(self) -> Any:
         """The decoded JSON document."""
         return json.loads(self.data)
-
-    def _repr_html_(self) -> str:
-        from . import views
-
-        return views.render(self)
-
 
 _GENERIC_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 

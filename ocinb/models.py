@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from . import media_types as mt
+from ._display import HtmlRepr
 from .digest import Digest
 from .errors import InvalidDigestError, ManifestError
 
@@ -209,7 +210,7 @@ _ARCH_ALIASES: dict[str, tuple[str, str | None]] = {
 _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 
 
-class Descriptor(OCIModel):
+class Descriptor(HtmlRepr, OCIModel):
     """A pointer to content: media type, digest and size, with optional platform, annotations and inline data."""
 
     media_type: str = Field(validation_alias="mediaType", serialization_alias="mediaType")
@@ -236,13 +237,7 @@ class Descriptor(OCIModel):
             return True
         return (self.annotations or {}).get(mt.ATTESTATION_ANNOTATION) == mt.ATTESTATION_MANIFEST
 
-    def _repr_html_(self) -> str:
-        from ocinb import views
-
-        return views.render(self)
-
-
-class ImageManifest(OCIModel):
+class ImageManifest(HtmlRepr, OCIModel):
     """An OCI or Docker v2 image manifest (also used for artifacts)."""
 
     schema_version: int = Field(default=2, validation_alias="schemaVersion", serialization_alias="schemaVersion")
@@ -263,13 +258,7 @@ class ImageManifest(OCIModel):
         """``artifactType``, or the config media type when it is absent."""
         return self.artifact_type or self.config.media_type
 
-    def _repr_html_(self) -> str:
-        from ocinb import views
-
-        return views.render(self)
-
-
-class ImageIndex(OCIModel):
+class ImageIndex(HtmlRepr, OCIModel):
     """An OCI image index or Docker manifest list."""
 
     schema_version: int = Field(default=2, validation_alias="schemaVersion", serialization_alias="schemaVersion")
@@ -294,12 +283,6 @@ class ImageIndex(OCIModel):
             if platform.normalized()[2] == want_variant:
                 return d
         return candidates[0][0] if candidates else None
-
-    def _repr_html_(self) -> str:
-        from ocinb import views
-
-        return views.render(self)
-
 
 class ContainerConfig(OCIModel):
     """The execution parameters of an image config (Docker's capitalised keys)."""
@@ -339,7 +322,7 @@ class History(_Timestamped):
         return out
 
 
-class ImageConfig(_Timestamped):
+class ImageConfig(HtmlRepr, _Timestamped):
     """An image configuration blob (OCI or Docker); tolerant of odd timestamps and missing fields."""
 
     author: str | None = None
@@ -367,33 +350,6 @@ class ImageConfig(_Timestamped):
         aligned: list[History | None] = list(steps[:count])
         aligned.extend([None] * (count - len(aligned)))
         return aligned
-
-    def _repr_html_(self) -> str:
-        from ocinb import views
-
-        return views.render(self)
-
-
-class ErrorInfo(OCIModel):
-    """One entry of a registry error body."""
-
-    code: str
-    message: str = ""
-    detail: Any = None
-
-
-class ErrorBody(OCIModel):
-    """A registry error body: ``{"errors": [...]}``."""
-
-    errors: list[ErrorInfo]
-
-
-class TagList(OCIModel):
-    """The answer of ``GET /v2/<name>/tags/list``; ``tags`` may be null for an empty repository."""
-
-    name: str
-    tags: list[str] | None = None
-
 
 def _describe(exc: ValidationError, limit: int = 5) -> str:
     parts = []

@@ -129,6 +129,32 @@ def normalize_registry(host: str) -> str:
     return DOCKER_HUB if host.lower() in DOCKER_HUB_ALIASES else host
 
 
+def parse_registry(text: str) -> str:
+    """A registry host as a person types it (``https://`` and a trailing ``/`` tolerated), validated, with
+    Docker Hub named ``docker.io``."""
+    host = text.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    return normalize_registry(validate_registry(host))
+
+
+def api_host(registry: str) -> str:
+    """The host that serves ``registry``'s API: ``registry-1.docker.io`` for Docker Hub, else the registry."""
+    return DOCKER_HUB_API if normalize_registry(registry) == DOCKER_HUB else registry
+
+
+def fallback_tag(digest: str) -> str:
+    """The referrers tag schema: ``<alg>-<ref>``, ``<ref>`` the encoded digest truncated to 64 characters."""
+    d = Digest.parse(digest)
+    return f"{d.algorithm}-{d.encoded[:64]}"
+
+
+_FALLBACK_TAG = re.compile(r"[a-z0-9]+-[0-9a-f]{32,64}")
+
+
+def is_fallback_tag(tag: str) -> bool:
+    """Whether ``tag`` looks like a referrers fallback tag (``sha256-<hex>``) rather than an image's."""
+    return bool(_FALLBACK_TAG.fullmatch(tag))
+
+
 def is_local_host(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1, with or without a port (these default to plain HTTP)."""
     if not host:
@@ -224,7 +250,7 @@ class Reference:
     @property
     def api_host(self) -> str:
         """The host that serves the API: ``registry-1.docker.io`` for Docker Hub, else the registry."""
-        return DOCKER_HUB_API if self.is_docker_hub else self.registry
+        return api_host(self.registry)
 
     @property
     def identifier(self) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._sync import Facade, run_sync
+from ._sync import Facade, register_namespace, register_wrapper, run_sync
 from .client import AsyncClient, AsyncRepository
+from .endpoints._base import Endpoint
 
 
 class Repository(Facade):
@@ -51,3 +52,7 @@ class Client(Facade):
 
     def __repr__(self) -> str:
         return f"<Client {self._async.base_url}>"
+
+
+register_wrapper(AsyncRepository, Repository)
+register_namespace(Endpoint)

@@ -6,22 +6,29 @@ lengths cut, then ``html.escape``); the HTML is self-contained, styled inline, a
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from . import media_types as mt
-from .errors import ManifestError, PlatformNotFoundError
+from .errors import ManifestError
+from .frames import (
+    HISTORY_COLUMNS,
+    history_frame,
+    layers_frame,
+    platforms_frame,
+    referrers_frame,
+    typed_frame,
+)
 from .manifest import Manifest
-from .models import ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
-
-if TYPE_CHECKING:
-    from .client import AsyncClient
-    from .ops.referrers import ReferrerNode
+from .models import ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest
+from .ops.describe import ImageReport
+from .ops.referrers import ReferrerNode
 
 MAX_TEXT = 2000
 """Longer strings are cut to this many characters and end with an ellipsis."""
@@ -164,10 +171,24 @@ def _descriptors_table(descs: Sequence[Descriptor]) -> str:
     return table(df, sizes=["size"])
 
 
+@functools.singledispatch
+def render(obj: object) -> str:
+    """Self-contained HTML for a model, a :class:`~ocinb.manifest.Manifest`, an :class:`InspectView` or a
+    DataFrame; every registry-supplied string escaped (anything else: its escaped ``repr``)."""
+    return f'<pre style="{_MONO}">{esc(repr(obj))}</pre>'
+
+
+@render.register
+def _render_frame(df: pd.DataFrame) -> str:
+    return _wrap("Table", table(df))
+
+
+@render.register
 def _render_descriptor(d: Descriptor) -> str:
     return _wrap("Descriptor", _pairs(_descriptor_fields(d)) + _annotations(d.annotations))
 
 
+@render.register
 def _render_manifest(m: ImageManifest) -> str:
     head = [("media type", m.media_type or ""), ("artifact type", m.effective_artifact_type),
             ("config", m.config.digest), ("layers", len(m.layers)), ("total size", human_size(m.total_size))]
@@ -177,6 +198,7 @@ def _render_manifest(m: ImageManifest) -> str:
     return _wrap("Image manifest", _pairs(head) + _section("Layers", layers) + _annotations(m.annotations))
 
 
+@render.register
 def _render_index(ix: ImageIndex) -> str:
     head = [("media type", ix.media_type or ""), ("entries", len(ix.manifests))]
     if ix.artifact_type:
@@ -219,17 +241,17 @@ def _render_summary(summary: Mapping[str, Any]) -> str:
     return out
 
 
+@render.register
 def _render_config(config: ImageConfig) -> str:
-    from .frames import HISTORY_COLUMNS, _frame
-
     steps = [{"step": i, "created": h.created, "created_by": h.created_by, "empty_layer": h.empty_layer}
              for i, h in enumerate(config.history or [])]
-    hist = _frame(steps, {k: HISTORY_COLUMNS[k] for k in ("step", "created", "created_by", "empty_layer")})
+    hist = typed_frame(steps, {k: HISTORY_COLUMNS[k] for k in ("step", "created", "created_by", "empty_layer")})
     layers = len(config.rootfs.diff_ids) if config.rootfs is not None else 0
     body = _render_summary(config_summary(config)) + _pairs([("layers (diff_ids)", layers)])
     return _wrap("Image config", body + _section("History", table(hist) if len(hist) else ""))
 
 
+@render.register
 def _render_raw_manifest(m: Manifest) -> str:
     head = _pairs([("digest", m.digest), ("media type", m.media_type), ("size", human_size(m.size)),
                    ("repository", m.repository or ""), ("reference", m.reference or "")])
@@ -238,26 +260,6 @@ def _render_raw_manifest(m: Manifest) -> str:
     except ManifestError as exc:
         inner = f"<div>not a parseable manifest: {esc(exc)}</div>"
     return _wrap("Manifest", head + inner)
-
-
-def render(obj: Any) -> str:
-    """Self-contained HTML for a model, a :class:`~ocinb.manifest.Manifest`, an :class:`InspectView` or a
-    DataFrame; every registry-supplied string escaped."""
-    if isinstance(obj, InspectView):
-        return obj._repr_html_()
-    if isinstance(obj, Manifest):
-        return _render_raw_manifest(obj)
-    if isinstance(obj, Descriptor):
-        return _render_descriptor(obj)
-    if isinstance(obj, ImageManifest):
-        return _render_manifest(obj)
-    if isinstance(obj, ImageIndex):
-        return _render_index(obj)
-    if isinstance(obj, ImageConfig):
-        return _render_config(obj)
-    if isinstance(obj, pd.DataFrame):
-        return _wrap("Table", table(obj))
-    return f'<pre style="{_MONO}">{esc(repr(obj))}</pre>'
 
 
 def _tree_html(nodes: Sequence[ReferrerNode], root: str) -> str:
@@ -304,12 +306,29 @@ class InspectView:
     annotations: dict[str, str] = field(default_factory=dict)
     note: str | None = None
 
+    @classmethod
+    def from_report(cls, report: ImageReport) -> InspectView:
+        """The view of what :func:`ocinb.ops.describe.inspect_image` gathered."""
+        top = report.top
+        parsed = top.parsed
+        view = cls(report.registry, report.reference, str(top.digest), top.media_type, top.size,
+                   annotations=dict(parsed.annotations or {}), note=report.note, referrers=list(report.referrers))
+        if report.platforms is not None:
+            view.platforms = platforms_frame(report.platforms)
+        details = report.image
+        if details is not None:
+            view.image_digest = str(details.manifest.digest)
+            view.platform = str(details.platform) if details.platform is not None else None
+            view.layers = layers_frame(details.image, details.config)
+            view.history = history_frame(details.image, details.config)
+            if details.config is not None:
+                view.config = config_summary(details.config)
+        return view
+
     @property
     def referrers_frame(self) -> pd.DataFrame:
         """The referrer tree as a DataFrame (columns as :func:`ocinb.frames.referrers_frame`)."""
-        from .frames import REFERRERS_COLUMNS, _frame, referrer_rows
-
-        return _frame(referrer_rows(self.referrers), REFERRERS_COLUMNS)
+        return referrers_frame(self.referrers)
 
     @property
     def full_reference(self) -> str:
@@ -383,51 +402,6 @@ class InspectView:
         return "\n".join(lines)
 
 
-async def inspect_async(client: AsyncClient, ref: str, platform: str | Platform | None = None) -> InspectView:
-    """Gather the :class:`InspectView` of ``ref`` (relative to ``client``'s registry) for ``platform``."""
-    from .frames import (
-        HISTORY_COLUMNS,
-        LAYERS_COLUMNS,
-        PLATFORMS_COLUMNS,
-        _config_or_none,
-        _frame,
-        _platform_rows,
-        history_rows,
-        layer_rows,
-        referrer_nodes,
-    )
-
-    repo, ident = client.parse(ref)
-    note = None
-    try:
-        resolved = await repo.resolve(ident, platform)
-        top, manifest, entry = resolved.top, resolved.manifest, resolved.entry
-    except (ManifestError, PlatformNotFoundError) as exc:  # still show what the reference is
-        top, manifest, entry, note = await repo.get_manifest(ident), None, None, str(exc)
-    parsed = top.parsed
-    view = InspectView(client.registry, ref, str(top.digest), top.media_type, top.size,
-                       annotations=dict(parsed.annotations or {}))
-    view.note = note
-    if isinstance(parsed, ImageIndex):
-        view.platforms = _frame(await _platform_rows(repo, top), PLATFORMS_COLUMNS)
-    if manifest is not None and isinstance(manifest.parsed, ImageManifest):
-        image = manifest.parsed
-        config = await _config_or_none(repo, image.config)
-        view.image_digest = str(manifest.digest)
-        plat = entry.platform if entry is not None else (config.platform if config is not None else None)
-        view.platform = str(plat) if plat is not None else None
-        view.layers = _frame(layer_rows(image, config), LAYERS_COLUMNS)
-        view.history = _frame(history_rows(image, config), HISTORY_COLUMNS)
-        if config is not None:
-            view.config = config_summary(config)
-    view.referrers = await referrer_nodes(repo, str(top.digest))
-    return view
-
-
-def inspect(ref: str, platform: str | Platform | None = None) -> InspectView:
-    """The :class:`InspectView` of the full reference ``ref`` (``ghcr.io/org/app:1.0``, ``node:22``)."""
-    from ._sync import run_sync
-    from .frames import _parse
-
-    client, parsed = _parse(ref)
-    return run_sync(inspect_async(client, str(parsed), platform))
+@render.register
+def _render_view(view: InspectView) -> str:
+    return view._repr_html_()

@@ -19,15 +19,14 @@ from typing import Any
 import ipywidgets
 import traitlets
 
+from ._defaults import default_client
 from ._sync import loop_thread
 from .client import AsyncClient
-from .endpoints.referrers import is_fallback_tag
 from .errors import DeniedError, NotFoundError, OcinbError, UnauthorizedError
-from .frames import default_client, layers_frame
 from .models import Platform
 from .ops import pull as pull_ops
-from .reference import Reference
-from .views import cell_text, esc, human_size, inspect_async
+from .reference import Reference, is_fallback_tag
+from .views import cell_text, esc, human_size
 
 __all__ = ["Explorer", "LayerPicker", "PlatformPicker", "RepositoryPicker", "TagPicker", "explorer"]
 
@@ -483,7 +482,7 @@ class PlatformPicker(_Picker):
                 default = None
             return str(top.digest), True, options, default
         image = top.as_manifest()
-        config, _ = await pull_ops.get_config(repo, image.config)
+        config = await pull_ops.fetch_config(repo, image.config)
         platform = config.platform
         value = _platform_value(platform) if platform else ""
         label = f"{value} (single-platform image)" if value else "(single image, no platform)"
@@ -560,7 +559,7 @@ class LayerPicker(_Picker):
             self._apply(None)
             return
         where = f"{ref} ({platform})" if platform else ref
-        self._run(f"loading the layers of {where}", layers_frame(self.client, ref, platform or None), self._apply,
+        self._run(f"loading the layers of {where}", self.client.layers(ref, platform or None), self._apply,
                   lambda _exc: self._apply(None))
 
     def _upstream_changed(self) -> None:
@@ -612,7 +611,7 @@ class _ViewLoader(_Picker):
             return
         ref, platform = source.ref, source.value or None
         where = f"{ref} ({platform})" if platform else ref
-        self._run(f"loading the view of {where}", inspect_async(self.client, ref, platform), self._show,
+        self._run(f"loading the view of {where}", self.client.inspect(ref, platform), self._show,
                   lambda _exc: self._show(None))
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from pandas.api import types as ptypes
 
+import ocinb
 from ocinb import frames
 from ocinb import media_types as mt
 from ocinb.cache import ContentCache
@@ -32,9 +33,9 @@ SIG_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep every cache (including default clients') in a tmp dir, and forget default clients after."""
     monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    frames.configure(docker_config=False, environment=False)
+    ocinb.configure(docker_config=False, environment=False)
     yield
-    frames.configure()
+    ocinb.configure()
 
 
 def run(registry: LocalRegistry, cache_dir: Path, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
@@ -149,11 +150,11 @@ def assert_attrs(df: pd.DataFrame, registry: LocalRegistry) -> None:
 
 
 def test_tags_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
-    plain = run(registry, tmp_path, lambda c: frames.tags_frame(c, seeded.repo))
+    plain = run(registry, tmp_path, lambda c: c.tags(seeded.repo))
     assert list(plain.columns) == ["tag"]
     assert {"1.0", "amd64", "arm64", "att", "sbom", "sig"} <= set(plain["tag"])
     assert_str(plain["tag"])
-    resolved = run(registry, tmp_path, lambda c: frames.tags_frame(c, seeded.repo, resolve=True))
+    resolved = run(registry, tmp_path, lambda c: c.tags(seeded.repo, resolve=True))
     assert list(resolved.columns) == ["tag", "digest", "media_type", "size"]
     row = resolved.set_index("tag").loc["1.0"]
     assert row["digest"] == seeded.index_digest
@@ -168,7 +169,7 @@ def test_tags_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> 
 
 
 def test_platforms_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
-    df = run(registry, tmp_path, lambda c: frames.platforms_frame(c, f"{seeded.repo}:1.0"))
+    df = run(registry, tmp_path, lambda c: c.platforms(f"{seeded.repo}:1.0"))
     assert list(df.columns) == list(frames.PLATFORMS_COLUMNS)
     assert len(df) == 3
     assert list(df["platform"][:2]) == ["linux/amd64", "linux/arm64/v8"]
@@ -195,13 +196,13 @@ def test_platforms_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path
     assert df.attrs["digest"] == seeded.index_digest
     assert df.attrs["reference"] == f"{seeded.repo}:1.0"
 
-    single = run(registry, tmp_path, lambda c: frames.platforms_frame(c, f"{seeded.repo}:arm64"))
+    single = run(registry, tmp_path, lambda c: c.platforms(f"{seeded.repo}:arm64"))
     assert len(single) == 1 and single.iloc[0]["platform"] == "linux/arm64/v8"
     assert single.iloc[0]["image_size"] == seeded.images["arm64"]["manifest"].total_size
 
 
 def test_layers_frame_aligns_history(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
-    df = run(registry, tmp_path, lambda c: frames.layers_frame(c, f"{seeded.repo}:1.0", "linux/arm64"))
+    df = run(registry, tmp_path, lambda c: c.layers(f"{seeded.repo}:1.0", "linux/arm64"))
     image = seeded.images["arm64"]["manifest"]
     assert list(df.columns) == list(frames.LAYERS_COLUMNS)
     assert list(df["position"]) == [0, 1, 2]
@@ -219,12 +220,12 @@ def test_layers_frame_aligns_history(registry: LocalRegistry, seeded: Seeded, tm
     assert df.attrs["index_digest"] == seeded.index_digest
     assert df.attrs["platform"] == "linux/arm64/v8"
 
-    default = run(registry, tmp_path, lambda c: frames.layers_frame(c, f"{seeded.repo}:1.0"))
+    default = run(registry, tmp_path, lambda c: c.layers(f"{seeded.repo}:1.0"))
     assert list(default["digest"]) == [layer.digest for layer in seeded.images["amd64"]["manifest"].layers]
 
 
 def test_history_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
-    df = run(registry, tmp_path, lambda c: frames.history_frame(c, f"{seeded.repo}@{seeded.images['amd64']['digest']}"))
+    df = run(registry, tmp_path, lambda c: c.history(f"{seeded.repo}@{seeded.images['amd64']['digest']}"))
     image = seeded.images["amd64"]["manifest"]
     assert list(df.columns) == list(frames.HISTORY_COLUMNS)
     assert list(df["step"]) == list(range(5))
@@ -245,7 +246,7 @@ def test_history_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) 
 
 
 def test_referrers_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
-    df = run(registry, tmp_path, lambda c: frames.referrers_frame(c, f"{seeded.repo}:1.0"))
+    df = run(registry, tmp_path, lambda c: c.referrers(f"{seeded.repo}:1.0"))
     assert list(df.columns) == list(frames.REFERRERS_COLUMNS)
     assert list(df["digest"]) == [seeded.sbom_digest, seeded.sig_digest]
     assert list(df["depth"]) == [1, 2]
@@ -258,16 +259,16 @@ def test_referrers_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path
     assert df["size"].dtype == "int64" and df["depth"].dtype == "int64"
     assert df.attrs["digest"] == seeded.index_digest
 
-    direct = run(registry, tmp_path, lambda c: frames.referrers_frame(c, f"{seeded.repo}:1.0", recursive=False))
+    direct = run(registry, tmp_path, lambda c: c.referrers(f"{seeded.repo}:1.0", recursive=False))
     assert list(direct["digest"]) == [seeded.sbom_digest]
-    none = run(registry, tmp_path, lambda c: frames.referrers_frame(c, f"{seeded.repo}:arm64"))
+    none = run(registry, tmp_path, lambda c: c.referrers(f"{seeded.repo}:arm64"))
     assert len(none) == 0 and list(none.columns) == list(frames.REFERRERS_COLUMNS)
     assert_utc(none["created"])
     assert none["size"].dtype == "int64"
 
 
 def test_catalog_frame(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
-    df = run(registry, tmp_path, frames.catalog_frame)
+    df = run(registry, tmp_path, lambda c: c.catalog_frame())
     assert list(df.columns) == ["repository"]
     assert seeded.repo in set(df["repository"])
     assert_str(df["repository"])
@@ -288,7 +289,7 @@ async def _two_tags(client: AsyncClient, name: str) -> dict[str, Any]:
 
 def test_sizes_unique_and_shared(registry: LocalRegistry, repo_name: str, tmp_path: Path) -> None:
     images = run(registry, tmp_path, lambda c: _two_tags(c, repo_name))
-    df = run(registry, tmp_path, lambda c: frames.sizes_frame(c, repo_name, ["a", "b"]))
+    df = run(registry, tmp_path, lambda c: c.sizes(repo_name, ["a", "b"]))
     assert list(df.columns) == list(frames.SIZES_COLUMNS)
     rows = df.set_index("tag")
     base = len(b"shared-base") * 1000
@@ -303,7 +304,7 @@ def test_sizes_unique_and_shared(registry: LocalRegistry, repo_name: str, tmp_pa
         assert df[col].dtype == "int64"
     assert (df["shared_size"] == df["size"] - df["unique_size"]).all()
 
-    every = run(registry, tmp_path, lambda c: frames.sizes_frame(c, repo_name))
+    every = run(registry, tmp_path, lambda c: c.sizes(repo_name))
     assert sorted(every["tag"]) == ["a", "a-again", "b"]
     again = every.set_index("tag")
     # Two tags of one manifest are one image: what only that image uses is still its own.
@@ -313,7 +314,7 @@ def test_sizes_unique_and_shared(registry: LocalRegistry, repo_name: str, tmp_pa
 
 def test_sizes_of_index_skip_attestations_and_fallback_tags(registry: LocalRegistry, seeded: Seeded,
                                                             tmp_path: Path) -> None:
-    df = run(registry, tmp_path, lambda c: frames.sizes_frame(c, seeded.repo))
+    df = run(registry, tmp_path, lambda c: c.sizes(seeded.repo))
     assert not df["tag"].str.startswith("sha256-").any()
     index_rows = df[df["tag"] == "1.0"]
     assert list(index_rows["platform"]) == ["linux/amd64", "linux/arm64/v8"]
@@ -329,21 +330,21 @@ def test_sizes_of_index_skip_attestations_and_fallback_tags(registry: LocalRegis
 
 def test_module_helpers_use_default_client(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
     ref = f"{registry.address}/{seeded.repo}:1.0"
-    assert frames.default_client(registry.address) is frames.default_client(registry.address)
-    assert len(frames.platforms(ref)) == 3
-    assert len(frames.layers(ref, "linux/arm64/v8")) == 3
-    assert len(frames.history(ref)) == 5
-    assert len(frames.referrers(ref, recursive=False)) == 1
-    assert "1.0" in set(frames.tags(f"{registry.address}/{seeded.repo}")["tag"])
-    assert seeded.repo in set(frames.catalog(registry.address)["repository"])
-    sizes = frames.sizes(f"{registry.address}/{seeded.repo}", ["1.0"], progress=False)
+    assert ocinb.default_client(registry.address) is ocinb.default_client(registry.address)
+    assert len(ocinb.platforms(ref)) == 3
+    assert len(ocinb.layers(ref, "linux/arm64/v8")) == 3
+    assert len(ocinb.history(ref)) == 5
+    assert len(ocinb.referrers(ref, recursive=False)) == 1
+    assert "1.0" in set(ocinb.tags(f"{registry.address}/{seeded.repo}")["tag"])
+    assert seeded.repo in set(ocinb.catalog(registry.address)["repository"])
+    sizes = ocinb.sizes(f"{registry.address}/{seeded.repo}", ["1.0"], progress=False)
     assert len(sizes) == 2 and sizes.attrs["repository"] == seeded.repo
-    assert frames.default_client(registry.address).cache.root == tmp_path / "cache"
-    client = frames.default_client(registry.address)
-    frames.configure(docker_config=False, environment=False, cache=ContentCache(tmp_path / "other"))
-    assert frames.default_client(registry.address) is not client
-    assert frames.default_client(registry.address).cache.root == tmp_path / "other"
-    assert frames.default_client("docker.io").registry == "docker.io"
+    assert ocinb.default_client(registry.address).cache.root == tmp_path / "cache"
+    client = ocinb.default_client(registry.address)
+    ocinb.configure(docker_config=False, environment=False, cache=ContentCache(tmp_path / "other"))
+    assert ocinb.default_client(registry.address) is not client
+    assert ocinb.default_client(registry.address).cache.root == tmp_path / "other"
+    assert ocinb.default_client("docker.io").registry == "docker.io"
 
 
 def test_empty_frames_keep_columns(registry: LocalRegistry, repo_name: str, tmp_path: Path) -> None:
@@ -353,9 +354,9 @@ def test_empty_frames_keep_columns(registry: LocalRegistry, repo_name: str, tmp_
 
     run(registry, tmp_path, push)
     ref = f"{repo_name}:bare"
-    layers = run(registry, tmp_path, lambda c: frames.layers_frame(c, ref))
-    history = run(registry, tmp_path, lambda c: frames.history_frame(c, ref))
-    sizes = run(registry, tmp_path, lambda c: frames.sizes_frame(c, repo_name, []))
+    layers = run(registry, tmp_path, lambda c: c.layers(ref))
+    history = run(registry, tmp_path, lambda c: c.history(ref))
+    sizes = run(registry, tmp_path, lambda c: c.sizes(repo_name, []))
     for df, cols in ((layers, frames.LAYERS_COLUMNS), (history, frames.HISTORY_COLUMNS),
                      (sizes, frames.SIZES_COLUMNS)):
         assert len(df) == 0 and list(df.columns) == list(cols)
@@ -367,7 +368,7 @@ def test_empty_frames_keep_columns(registry: LocalRegistry, repo_name: str, tmp_
 def test_rate_limit_in_attrs(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
     async def frame(client: AsyncClient) -> pd.DataFrame:
         client.rate_limit.limit, client.rate_limit.remaining = 100, 42
-        return await frames.catalog_frame(client)
+        return await client.catalog_frame()
 
     df = run(registry, tmp_path, frame)
     assert df.attrs["rate_limit"]["limit"] == 100 and df.attrs["rate_limit"]["remaining"] == 42
@@ -379,12 +380,12 @@ def test_plots(registry: LocalRegistry, seeded: Seeded, tmp_path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layers = run(registry, tmp_path, lambda c: frames.layers_frame(c, f"{seeded.repo}:1.0"))
+    layers = run(registry, tmp_path, lambda c: c.layers(f"{seeded.repo}:1.0"))
     ax = frames.plot_layers(layers)
     assert len(ax.patches) == 3
     widths = sorted(p.get_width() for p in ax.patches)
     assert widths[-1] == pytest.approx(layers["size"].max() / 2**20)
-    sizes = run(registry, tmp_path, lambda c: frames.sizes_frame(c, seeded.repo, ["1.0", "amd64"]))
+    sizes = run(registry, tmp_path, lambda c: c.sizes(seeded.repo, ["1.0", "amd64"]))
     ax2 = frames.plot_sizes(sizes)
     assert ax2.get_ylabel() == "MiB" and len(ax2.patches) == 4
     plt.close("all")
@@ -410,16 +411,16 @@ def test_sizes_over_100_tags_is_fast(registry: LocalRegistry, repo_name: str, tm
     run(registry, tmp_path / "seed", lambda c: _many_tags(c, repo_name, 100))
     registry.reset_request_count()
     start = time.perf_counter()
-    df = run(registry, tmp_path / "audit", lambda c: frames.sizes_frame(c, repo_name, progress=False))
+    df = run(registry, tmp_path / "audit", lambda c: c.sizes(repo_name, progress=False))
     cold = time.perf_counter() - start
     assert len(df) == 100 and df["platform"].eq("linux/amd64").all()
     assert (df["shared_size"] == 40_000).all()
     assert registry.request_count("GET", "/manifests/") == 100
     assert registry.request_count("GET", "/blobs/") == 100
     start = time.perf_counter()
-    run(registry, tmp_path / "audit", lambda c: frames.sizes_frame(c, repo_name, progress=False))
+    run(registry, tmp_path / "audit", lambda c: c.sizes(repo_name, progress=False))
     warm = time.perf_counter() - start
-    shown = run(registry, tmp_path / "audit", lambda c: frames.sizes_frame(c, repo_name, ["v1", "v2"], progress=True))
+    shown = run(registry, tmp_path / "audit", lambda c: c.sizes(repo_name, ["v1", "v2"], progress=True))
     assert len(shown) == 2 and "sizes" in capsys.readouterr().err
     print(json.dumps({"sizes_100_tags_cold_s": round(cold, 3), "sizes_100_tags_warm_s": round(warm, 3)}))
     assert cold < 10 and warm < 10

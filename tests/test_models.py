@@ -14,15 +14,12 @@ from ocinb.errors import ManifestError
 from ocinb.models import (
     ContainerConfig,
     Descriptor,
-    ErrorBody,
-    ErrorInfo,
     History,
     ImageConfig,
     ImageIndex,
     ImageManifest,
     Platform,
     RootFS,
-    TagList,
     parse_config,
     parse_manifest,
     parse_timestamp,
@@ -488,17 +485,6 @@ def test_index_find_prefers_exact_variant() -> None:
     index = _index(("linux/arm64/v9", mt.OCI_MANIFEST, None), ("linux/arm64", mt.OCI_MANIFEST, None))
     found = index.find("linux/arm64")
     assert found is not None and found.size == 101
-
-
-def test_error_body_and_tag_list() -> None:
-    body = ErrorBody.model_validate_json(
-        b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}},'
-        b'{"code":"DENIED"}]}')
-    assert body.errors[0] == ErrorInfo(code="MANIFEST_UNKNOWN", message="manifest unknown", detail={"Tag": "x"})
-    assert body.errors[1].message == "" and body.errors[1].detail is None
-    assert TagList.model_validate_json(b'{"name":"a/b","tags":null}').tags is None
-    assert TagList.model_validate_json(b'{"name":"a/b","tags":["1","2"]}').tags == ["1", "2"]
-    assert TagList.model_validate_json(b'{"name":"a/b"}').tags is None
 
 
 DOCKER_V2 = {

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from test_frames import Seeded, run, seed
 
-from ocinb import frames, views
+import ocinb
+from ocinb import views
 from ocinb.client import AsyncClient
 from ocinb.manifest import Manifest
 from ocinb.models import ImageConfig
@@ -24,9 +25,9 @@ HOSTILE = "<script>alert(1)</script> \"dq\" 'sq' & amp \x07bell " + BIG
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    frames.configure(docker_config=False, environment=False)
+    ocinb.configure(docker_config=False, environment=False)
     yield
-    frames.configure()
+    ocinb.configure()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def assert_safe(html: str) -> None:
 
 
 def test_inspect_view_escapes_everything(registry: LocalRegistry, hostile: Seeded, tmp_path: Path) -> None:
-    view = run(registry, tmp_path, lambda c: views.inspect_async(c, f"{hostile.repo}:1.0"))
+    view = run(registry, tmp_path, lambda c: c.inspect(f"{hostile.repo}:1.0"))
     html = view._repr_html_()
     assert_safe(html)
     assert views.render(view) == html
@@ -113,7 +114,7 @@ def test_inspect_shows_index_image_config_history_and_referrers(registry: LocalR
 
 
 def test_inspect_single_image_and_module_function(registry: LocalRegistry, plain: Seeded) -> None:
-    view = views.inspect(f"{registry.address}/{plain.repo}:amd64")
+    view = ocinb.inspect(f"{registry.address}/{plain.repo}:amd64")
     assert view.platforms is None and view.platform == "linux/amd64"
     assert view.digest == view.image_digest == plain.images["amd64"]["digest"]
     assert view.layers is not None and int(view.layers["size"].sum()) == sum(
@@ -124,7 +125,7 @@ def test_inspect_single_image_and_module_function(registry: LocalRegistry, plain
 
 
 def test_inspect_artifact_without_platforms(registry: LocalRegistry, plain: Seeded, tmp_path: Path) -> None:
-    view = run(registry, tmp_path, lambda c: views.inspect_async(c, f"{plain.repo}:sbom"))
+    view = run(registry, tmp_path, lambda c: c.inspect(f"{plain.repo}:sbom"))
     assert view.layers is not None and len(view.layers) == 1
     assert view.config == {} or view.config["platform"] is None
     assert [n.descriptor.digest for n in view.referrers] == [plain.sig_digest]

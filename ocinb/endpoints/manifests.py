@@ -11,10 +11,11 @@ from ..errors import (
     DigestMismatchError,
     InvalidDigestError,
     ManifestError,
+    NotFoundError,
 )
 from ..manifest import Manifest
 from ..models import Descriptor, ImageIndex, ImageManifest
-from ..reference import validate_tag
+from ..reference import fallback_tag, validate_tag
 from ._base import Endpoint
 
 ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
@@ -99,13 +100,20 @@ class Manifests(Endpoint):
         return reply.status == 200
 
     async def put(self, ref: str, manifest: Manifest | ImageManifest | ImageIndex | bytes,
-                  media_type: str | None = None) -> PutResult:
+                  media_type: str | None = None, *, update_referrers: bool = True) -> PutResult:
         """end-7 PUT the exact bytes with ``Content-Type`` = the manifest's media type; 201 expected.
 
-        ``ref`` is a tag or the manifest's digest. A returned ``Docker-Content-Digest`` must match.
+        ``ref`` is a tag or the manifest's digest. A returned ``Docker-Content-Digest`` must match. A manifest
+        with a ``subject`` answered without ``OCI-Subject`` is added to the subject's referrers tag, as the spec
+        says a client MUST (``update_referrers=False`` leaves the tag alone).
         """
-        ref = check_reference(ref)
         m = Manifest.of(manifest, media_type)
+        result = await self._put(check_reference(ref), m)
+        if update_referrers and m.subject and result.subject is None:
+            await self._add_to_referrers_tag(m.subject, m.referrer_descriptor())
+        return result
+
+    async def _put(self, ref: str, m: Manifest) -> PutResult:
         data, media_type, digest = m.data, m.media_type, m.digest
         if len(data) > self.ctx.max_manifest_size:
             raise ManifestError(
@@ -128,9 +136,45 @@ class Manifests(Endpoint):
             reply.headers.get("oci-subject"),
         )
 
-    async def delete(self, ref: str) -> None:
-        """end-9 DELETE by digest (tags: many registries, distribution 2.8 included, answer 400)."""
+    async def delete(self, ref: str, *, update_referrers: bool = True) -> None:
+        """end-9 DELETE by digest (tags: many registries, distribution 2.8 included, answer 400).
+
+        On a registry without the referrers API, a deleted manifest that has a ``subject`` is also removed
+        from the subject's referrers tag (``update_referrers=False`` leaves the tag alone).
+        """
         ref = check_reference(ref)
+        subject = None
+        if update_referrers and is_digest(ref) and self.ctx.state.referrers_api is not True:
+            try:
+                subject = (await self.get(ref)).subject
+            except NotFoundError:
+                subject = None
         await self.ctx.delete(f"manifests/{ref}", "this registry cannot delete by tag; delete the digest instead"
                                if not is_digest(ref) else "this registry does not allow deleting manifests")
+        if subject:
+            await self._remove_from_referrers_tag(subject, ref)
+
+    async def _referrers_index(self, subject: str) -> ImageIndex:
+        try:
+            return (await self.get(fallback_tag(subject))).as_index()
+        except NotFoundError:
+            return ImageIndex(schema_version=2, media_type=mt.OCI_INDEX, manifests=[])
+
+    async def _add_to_referrers_tag(self, subject: str, desc: Descriptor) -> None:
+        # A read-modify-write of one tag, serialised per subject within this client (other clients can still
+        # race, as the spec acknowledges).
+        async with self.ctx.state.lock(f"referrers:{self.ctx.name}:{subject}"):
+            index = await self._referrers_index(subject)
+            if any(d.digest == desc.digest for d in index.manifests):
+                return
+            index.manifests.append(desc)
+            await self._put(fallback_tag(subject), Manifest.of(index, mt.OCI_INDEX))
+
+    async def _remove_from_referrers_tag(self, subject: str, digest: str) -> None:
+        async with self.ctx.state.lock(f"referrers:{self.ctx.name}:{subject}"):
+            index = await self._referrers_index(subject)
+            kept = [d for d in index.manifests if d.digest != digest]
+            if len(kept) != len(index.manifests):
+                index.manifests = kept
+                await self._put(fallback_tag(subject), Manifest.of(index, mt.OCI_INDEX))
 

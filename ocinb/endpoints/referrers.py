@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 
 from .. import media_types as mt
 from ..digest import Digest
 from ..errors import NotFoundError
 from ..models import Descriptor, ImageIndex, parse_manifest
+from ..reference import fallback_tag, is_fallback_tag
 from ._base import Endpoint, RepoContext
 from ._pages import paginate
 from .manifests import Manifests
 
-
-def fallback_tag(digest: str) -> str:
-    """The referrers tag schema: ``<alg>-<ref>``, ``<ref>`` the encoded digest truncated to 64 characters."""
-    d = Digest.parse(digest)
-    return f"{d.algorithm}-{d.encoded[:64]}"
+__all__ = ["Referrers", "fallback_tag", "is_fallback_tag"]
 
 
 def _is_name_unknown(body: bytes) -> bool:
@@ -29,14 +25,6 @@ def _is_name_unknown(body: bytes) -> bool:
         return False
     errors = doc.get("errors") if isinstance(doc, dict) else None
     return isinstance(errors, list) and any(isinstance(e, dict) and e.get("code") == "NAME_UNKNOWN" for e in errors)
-
-
-_FALLBACK_TAG = re.compile(r"[a-z0-9]+-[0-9a-f]{32,64}")
-
-
-def is_fallback_tag(tag: str) -> bool:
-    """Whether ``tag`` looks like a referrers fallback tag (``sha256-<hex>``) rather than an image's."""
-    return bool(_FALLBACK_TAG.fullmatch(tag))
 
 
 class Referrers(Endpoint):

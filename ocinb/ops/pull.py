@@ -45,14 +45,19 @@ async def get_manifest(repo: RepositoryEndpoints, ref: str) -> Manifest:
     return Manifest(m.data, m.media_type, m.digest, repo.name, ref)
 
 
-async def get_config(repo: RepositoryEndpoints, desc: Descriptor) -> tuple[ImageConfig, bytes]:
-    """The parsed config and its raw bytes (verified, cached by digest)."""
+async def config_bytes(repo: RepositoryEndpoints, desc: Descriptor) -> bytes:
+    """The raw bytes of a config blob (verified, through the content cache)."""
     cache = repo.cache
     data = cache.get(desc.digest)
     if data is None:
         data = await repo.blobs.get(desc.digest, size=desc.size, max_size=MAX_CONFIG_SIZE)
         cache.put(desc.digest, data)
-    return parse_config(data), data
+    return data
+
+
+async def fetch_config(repo: RepositoryEndpoints, desc: Descriptor) -> ImageConfig:
+    """The parsed image config (raises :class:`ManifestError` for a blob that is not one)."""
+    return parse_config(await config_bytes(repo, desc))
 
 
 def select_platform(index: ImageIndex, platform: str | Platform | None) -> Descriptor:
@@ -106,7 +111,7 @@ async def resolve(repo: RepositoryEndpoints, ref: str, platform: str | Platform 
         if platform is not None:
             image = top.as_manifest()
             try:
-                config = (await get_config(repo, image.config))[0]
+                config = await fetch_config(repo, image.config)
             except ManifestError:
                 config = None  # an artifact: no platform to compare
             have = config.platform if config is not None else None
@@ -152,7 +157,8 @@ async def pull(repo: RepositoryEndpoints, ref: str, *, platform: str | Platform 
     """Resolve, fetch the config and, with ``layers=True``, download every layer (verified) into ``dest``."""
     resolved = await resolve(repo, ref, platform)
     image = resolved.image
-    config, raw = await get_config(repo, image.config)
+    raw = await config_bytes(repo, image.config)
+    config = parse_config(raw)
     paths: list[Path] = []
     if layers:
         folder = Path(dest) if dest is not None else Path.cwd() / "layers"

@@ -12,9 +12,7 @@ from typing import Any
 from .. import media_types as mt
 from ..digest import Digest
 from ..endpoints import PutResult
-from ..endpoints.referrers import fallback_tag
 from ..endpoints.repository import RepositoryEndpoints
-from ..errors import NotFoundError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 
@@ -31,53 +29,16 @@ class Layer:
 LayerLike = Layer | bytes | str | Path | Descriptor
 
 
-async def push_manifest(repo: RepositoryEndpoints, ref: str, manifest: Manifest | ImageManifest | ImageIndex | bytes,
+async def push_manifest(repo: RepositoryEndpoints, ref: str,
+                        manifest: Manifest | ImageManifest | ImageIndex | bytes,
                         media_type: str | None = None) -> PutResult:
-    """PUT a manifest; when it has a ``subject`` and the registry answers without ``OCI-Subject``,
-    add it to the subject's ``<alg>-<hex>`` fallback index (created when missing, no duplicates)."""
-    m = Manifest.of(manifest, media_type)
-    result = await repo.manifests.put(ref, m)
-    if m.subject and result.subject is None:
-        await _add_to_fallback(repo, m.subject, m.referrer_descriptor())
-    return result
-
-
-async def _load_fallback(repo: RepositoryEndpoints, subject: str) -> ImageIndex:
-    try:
-        m = await repo.manifests.get(fallback_tag(subject))
-    except NotFoundError:
-        return ImageIndex(schema_version=2, media_type=mt.OCI_INDEX, manifests=[])
-    return m.as_index()
-
-
-async def _add_to_fallback(repo: RepositoryEndpoints, subject: str, desc: Descriptor) -> None:
-    # Read-modify-write of one tag: serialised per subject within this client (other clients can
-    # still race, as the spec acknowledges).
-    async with repo.ctx.state.lock(f"fallback:{repo.name}:{subject}"):
-        index = await _load_fallback(repo, subject)
-        if any(d.digest == desc.digest for d in index.manifests):
-            return
-        index.manifests.append(desc)
-        await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
+    """PUT a manifest; one with a ``subject`` joins the subject's referrers tag when the registry has no API."""
+    return await repo.manifests.put(ref, manifest, media_type)
 
 
 async def delete_manifest(repo: RepositoryEndpoints, digest: str) -> None:
-    """DELETE a manifest by digest, removing it from its subject's fallback index when it has one."""
-    digest = str(Digest.parse(digest))
-    subject = None
-    if repo.referrers.api_supported is not True:  # a registry with the API keeps its own index
-        try:
-            subject = (await repo.manifests.get(digest)).subject
-        except NotFoundError:
-            subject = None
-    await repo.manifests.delete(digest)
-    if subject and repo.referrers.api_supported is not True:
-        async with repo.ctx.state.lock(f"fallback:{repo.name}:{subject}"):
-            index = await _load_fallback(repo, subject)
-            kept = [d for d in index.manifests if d.digest != digest]
-            if len(kept) != len(index.manifests):
-                index.manifests = kept
-                await repo.manifests.put(fallback_tag(subject), index, mt.OCI_INDEX)
+    """DELETE a manifest by digest, removing it from its subject's referrers tag when the registry has no API."""
+    await repo.manifests.delete(str(Digest.parse(digest)))
 
 
 async def _push_layer(repo: RepositoryEndpoints, layer: LayerLike) -> Descriptor:

@@ -1,0 +1,120 @@
+"""The module-level helpers (``ocinb.tags``, ``ocinb.platforms``, …, ``ocinb.copy``): full references in, run
+on a cached default :class:`~ocinb.AsyncClient` per registry on ocinb's background loop, blocking.
+
+The top of the stack, as ``crane`` sits over ``remote``: nothing in ocinb imports this module but the package
+itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._sync import run_sync
+from .client import AsyncClient
+from .errors import OcinbError
+from .models import Platform
+from .ops.copy import CopyReport
+from .reference import Reference, parse_registry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .views import InspectView
+
+_clients: dict[str, AsyncClient] = {}
+_client_kwargs: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def configure(**client_kwargs: Any) -> None:
+    """Set the :class:`~ocinb.AsyncClient` arguments (credentials, ``insecure``, ``cache``, …) of the default
+    clients the module-level helpers use; forgets the clients made so far."""
+    with _clients_lock:
+        old = list(_clients.values())
+        _clients.clear()
+        _client_kwargs.clear()
+        _client_kwargs.update(client_kwargs)
+    for client in old:
+        with contextlib.suppress(OcinbError, RuntimeError, OSError):
+            run_sync(client.aclose())
+
+
+def default_client(registry: str) -> AsyncClient:
+    """The cached :class:`~ocinb.AsyncClient` of ``registry`` that the module-level helpers use (Docker
+    credentials read as usual). It lives on ocinb's background loop: use it from there, or through the helpers."""
+    key = parse_registry(registry)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = AsyncClient(key, **_client_kwargs)
+        return client
+
+
+def _locate(ref: str) -> tuple[AsyncClient, Reference]:
+    parsed = Reference.parse(ref)
+    return default_client(parsed.registry), parsed
+
+
+def tags(repo_ref: str, resolve: bool = False, *, progress: bool | None = None,
+         referrer_tags: bool = False) -> pd.DataFrame:
+    """Tags of ``repo_ref`` (``ghcr.io/org/app``, ``node`` for Docker Hub); see :meth:`AsyncClient.tags`."""
+    client, parsed = _locate(repo_ref)
+    return run_sync(client.tags(parsed.repository, resolve=resolve, progress=progress, referrer_tags=referrer_tags))
+
+
+def platforms(ref: str, *, progress: bool | None = None) -> pd.DataFrame:
+    """Platforms of the full reference ``ref``; see :meth:`AsyncClient.platforms`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.platforms(str(parsed), progress=progress))
+
+
+def layers(ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
+    """Layers of the full reference ``ref``; see :meth:`AsyncClient.layers`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.layers(str(parsed), platform))
+
+
+def history(ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
+    """History of the full reference ``ref``; see :meth:`AsyncClient.history`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.history(str(parsed), platform))
+
+
+def referrers(ref: str, recursive: bool = True) -> pd.DataFrame:
+    """Referrers of the full reference ``ref``; see :meth:`AsyncClient.referrers`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.referrers(str(parsed), recursive=recursive))
+
+
+def catalog(registry: str) -> pd.DataFrame:
+    """Repositories of ``registry``; see :meth:`AsyncClient.catalog_frame`."""
+    return run_sync(default_client(registry).catalog_frame())
+
+
+def sizes(repo_ref: str, tags: Sequence[str] | None = None, *, progress: bool | None = None) -> pd.DataFrame:
+    """Size audit of ``repo_ref`` over ``tags`` (default: all); see :meth:`AsyncClient.sizes`.
+
+    A ``tqdm.auto`` progress bar shows for more than 20 tags unless ``progress=False``.
+    """
+    client, parsed = _locate(repo_ref)
+    return run_sync(client.sizes(parsed.repository, tags, progress=progress))
+
+
+def inspect(ref: str, platform: str | Platform | None = None) -> InspectView:
+    """The :class:`~ocinb.InspectView` of the full reference ``ref`` (``ghcr.io/org/app:1.0``, ``node:22``)."""
+    client, parsed = _locate(ref)
+    return run_sync(client.inspect(str(parsed), platform))
+
+
+def copy(src: str, dst: str, *, platforms: Sequence[str | Platform] | None = None,
+         referrers: bool = False) -> CopyReport:
+    """Copy the image graph of the full reference ``src`` to ``dst``, within a registry or across two, as
+    ``crane copy`` does (blobs mounted within a registry, streamed across). ``dst`` without a tag keeps the
+    source's tag."""
+    src_client, src_ref = _locate(src)
+    dst_client, dst_ref = _locate(dst)
+    return run_sync(src_client.copy(str(src_ref), str(dst_ref), dst_client=dst_client, platforms=platforms,
+                                    referrers=referrers))
