@@ -24,7 +24,7 @@ from ..models import Descriptor
 from ..reference import validate_repository
 from ._base import Endpoint, RepoContext
 from ._uploader import Source, upload_blob
-from .uploads import OCTET, Uploads, UploadSession, _session_from
+from .uploads import OCTET, Uploads, UploadSession
 
 DEFAULT_RESUMES = 5
 
@@ -208,7 +208,7 @@ class Blobs(Endpoint):
             params={"mount": digest, "from": from_repo}, headers={"Content-Length": "0"},
         )
         if reply.status == 202:
-            return _session_from(reply, self.ctx.name)
+            return UploadSession.from_reply(reply, self.ctx.name)
         if size is None:
             return await self.head(digest)
         return Descriptor(media_type=OCTET, digest=digest, size=size)
