@@ -108,7 +108,7 @@ class _Tracked(Uploads):
         self.session = answer if isinstance(answer, UploadSession) else None
         return answer
 
-    async def patch(self, session: UploadSession, chunk: Body, *, length: int) -> UploadSession:
+    async def patch(self, session: UploadSession, chunk: Body, *, length: int | None = None) -> UploadSession:
         self.session = await super().patch(session, chunk, length=length)
         return self.session
 

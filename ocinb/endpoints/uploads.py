@@ -59,6 +59,21 @@ def _with_digest(location: str, digest: str) -> str:
     return str(httpx.URL(location).copy_merge_params({"digest": digest}))
 
 
+def _chunk_length(chunk: Body, length: int | None) -> int:
+    """The byte count a PATCH announces: checked against bytes, required for a stream (nothing is sent on error)."""
+    if callable(chunk):
+        if length is None:
+            raise TypeError("uploads.patch: a streamed chunk needs length= (its Content-Length and Content-Range "
+                            "go before the body)")
+        if length < 0:
+            raise ValueError(f"uploads.patch: length must be >= 0, not {length}")
+        return length
+    size = len(chunk) if chunk is not None else 0
+    if length is not None and length != size:
+        raise ValueError(f"uploads.patch: length={length} but the chunk holds {size} bytes")
+    return size
+
+
 class Uploads(Endpoint):
     """``repo.uploads``: the low-level upload protocol, one method per spec row."""
 
@@ -84,8 +99,13 @@ class Uploads(Endpoint):
             return Descriptor(media_type=OCTET, digest=digest, size=len(data))
         return UploadSession.from_reply(reply, self.ctx.name)
 
-    async def patch(self, session: UploadSession, chunk: Body, *, length: int) -> UploadSession:
-        """end-5 PATCH one chunk at ``session.offset`` with ``Content-Range: start-end`` → 202."""
+    async def patch(self, session: UploadSession, chunk: Body, *, length: int | None = None) -> UploadSession:
+        """end-5 PATCH one chunk at ``session.offset`` with ``Content-Range: start-end`` → 202.
+
+        ``length`` is the chunk's size: bytes give it themselves; a streamed chunk (a factory of async
+        iterators) must state it, since the headers go before the body.
+        """
+        length = _chunk_length(chunk, length)
         headers = {"Content-Type": OCTET, "Content-Length": str(length)}
         if length:
             headers["Content-Range"] = f"{session.offset}-{session.offset + length - 1}"
