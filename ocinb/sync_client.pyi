@@ -13,8 +13,7 @@ import pandas as pd
 from ._http.transport import Body, RateLimit, RetryPolicy, Stats
 from .cache import ContentCache
 from .client import AsyncClient, AsyncRepository
-from .endpoints import Ping, PutResult, UploadSession
-from .endpoints._uploader import Source
+from .endpoints import Ping, PutResult, Source, UploadSession
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from .ops.copy import CopyReport
