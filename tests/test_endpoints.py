@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import json
 import math
@@ -540,6 +541,36 @@ def test_upload_status_one_byte(make_client: MakeClient, registry: LocalRegistry
     session = repo.uploads.patch(status, b"YX", length=2)
     assert repo.uploads.finish(session, str(Digest.of(b"ZYX"))).size == 3
     assert repo.blobs.get(str(Digest.of(b"ZYX"))) == b"ZYX"
+
+
+def test_upload_patch_infers_length_from_bytes(make_client: MakeClient, registry: LocalRegistry,
+                                               repo_name: str) -> None:
+    """``uploads.patch(session, chunk)`` takes its length from bytes, as ``finish`` does; a streamed chunk
+    must say ``length=``, and a wrong length is refused before anything is sent."""
+    repo = make_client(registry.address).repo(repo_name)
+    first, second, third = b"bytes know their size ", b"so do these ", b"but a stream must say"
+
+    def streamed(data: bytes) -> Callable[[], AsyncIterable[bytes]]:
+        async def gen() -> AsyncIterable[bytes]:
+            yield data[:5]
+            yield data[5:]
+        return gen
+
+    session = repo.uploads.patch(repo.uploads.start(), first)
+    assert session.offset == len(first)
+    session = repo.uploads.patch(session, second, length=len(second))
+    assert repo.uploads.status(session).offset == len(first) + len(second)
+    with pytest.raises(TypeError, match="length="):
+        repo.uploads.patch(session, streamed(third))
+    with pytest.raises(ValueError, match="length=3 but the chunk holds"):
+        repo.uploads.patch(session, third, length=3)
+    assert repo.uploads.status(session).offset == len(first) + len(second)  # the refused calls sent nothing
+    assert registry.request_count("PATCH", f"/v2/{repo_name}/blobs/uploads/") == 2
+    session = repo.uploads.patch(session, streamed(third), length=len(third))
+    data = first + second + third
+    desc = repo.uploads.finish(session, "sha256:" + hashlib.sha256(data).hexdigest())
+    assert desc.size == len(data)
+    assert repo.blobs.get(desc.digest) == data
 
 
 def test_referrers_native_api_survives_unknown_repo(make_client: MakeClient) -> None:

@@ -268,3 +268,18 @@ def test_unusable_upload_location_is_a_registry_error(fake: FakeRegistry, tmp_pa
     with pytest.raises(RegistryError, match="unusable Location") as err:
         asyncio.run(run())
     assert err.value.code == "BLOB_UPLOAD_INVALID"
+
+
+def test_upload_opened_without_location_is_a_registry_error(fake: FakeRegistry, tmp_path: Path) -> None:
+    """A 202 opening an upload with no Location at all (FakeRegistry: distribution always sends one); the
+    spec's end-4a answer carries ``Location``, so there is nowhere to send the data."""
+    fake.fail_next(1, 202, body=b"", match=lambda method, path: method == "POST")
+
+    async def run() -> None:
+        async with _client(fake, tmp_path) as c:
+            await c.repo("team/app").blobs.upload(b"y" * 10)
+
+    with pytest.raises(RegistryError, match="without a Location") as err:
+        asyncio.run(run())
+    assert err.value.code == "BLOB_UPLOAD_INVALID" and err.value.status == 202
+    assert fake.count("PUT") == 0 and fake.count("PATCH") == 0

@@ -17,7 +17,7 @@ from ocinb import AsyncClient
 from ocinb.cache import ContentCache
 from ocinb.digest import Digest
 from ocinb.endpoints.uploads import UploadSession
-from ocinb.errors import RegistryError, TransportError
+from ocinb.errors import RegistryError, SizeMismatchError, TransportError
 from ocinb.models import Descriptor
 from ocinb.testing import LocalRegistry
 
@@ -315,6 +315,19 @@ async def test_failed_upload_cancels_its_session(registry: LocalRegistry, repo_n
     async with client(registry.address, cache) as c:
         with pytest.raises(RegistryError, match="DIGEST_INVALID"):
             await c.repo(repo_name).blobs.upload(b"these bytes do not hash to zero" * 100, wrong)
+    assert registry.request_count("DELETE", f"/v2/{repo_name}/blobs/uploads/") == 1
+
+
+async def test_stream_shorter_than_its_size_is_refused_before_the_put(registry: LocalRegistry, repo_name: str,
+                                                                      cache: ContentCache) -> None:
+    """A stream given ``size=`` but no digest that ends early fails as one that runs long does: nothing is
+    committed and the session is deleted."""
+    data = os.urandom(50_000)
+    async with client(registry.address, cache) as c:
+        with pytest.raises(SizeMismatchError):
+            await c.repo(repo_name).blobs.upload(iter([data]), size=len(data) + 1, chunk_size=20_000)
+        assert not await c.repo(repo_name).blobs.exists(_digest(data))
+    assert registry.request_count("PUT", f"/v2/{repo_name}/blobs/uploads/") == 0
     assert registry.request_count("DELETE", f"/v2/{repo_name}/blobs/uploads/") == 1
 
 

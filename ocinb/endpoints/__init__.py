@@ -1,5 +1,6 @@
 """The endpoint client: one method per row of the OCI Distribution spec's endpoint table (end-1 … end-13)."""
 
+from ._uploader import Source
 from .blobs import Blobs, BlobStream
 from .manifests import Manifests, PutResult
 from .referrers import Referrers
@@ -14,6 +15,7 @@ __all__ = [
     "Ping",
     "PutResult",
     "Referrers",
+    "Source",
     "Tags",
     "UploadSession",
     "Uploads",

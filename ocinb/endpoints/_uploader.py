@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import hashlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
@@ -17,7 +18,6 @@ from .._http.transport import Body
 from ..digest import Digest, Hasher
 from ..errors import RegistryError, TransportError
 from ..models import Descriptor
-from ._base import RepoContext
 from .uploads import Uploads, UploadSession
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ Source = bytes | bytearray | memoryview | str | os.PathLike[str] | Iterable[byte
 READ_CHUNK = 1024 * 1024
 DEFAULT_CHUNK = 16 * 1024 * 1024
 SINGLE_POST_MAX = 256 * 1024
+
+T = TypeVar("T")
 
 
 def file_body(path: Path, start: int = 0, length: int | None = None, chunk: int = READ_CHUNK) -> Body:
@@ -94,33 +96,63 @@ async def _chunks(source: Iterable[bytes] | AsyncIterable[bytes], size: int) -> 
         yield bytes(buf)
 
 
-class _Tracked(Uploads):
-    """The upload endpoints, remembering the session in use, so a failed upload can cancel it."""
+@dataclass(frozen=True, kw_only=True)
+class UploadPlan:
+    """One blob to push: its source (exactly one of ``path``, ``data``, ``stream``), what is known of it, how
+    to send it, and the session to send it into when the registry already opened one (a mount answered 202)."""
 
+    media_type: str
+    chunk_size: int | None
+    """PATCH in pieces of this size; None sends bytes and files whole (a stream always goes in chunks)."""
+    resumes: int
+    progress: Callable[[int], Any] | None
+    digest: str | None = None
+    size: int | None = None
     session: UploadSession | None = None
+    path: Path | None = None
+    data: bytes | None = None
+    stream: Iterable[bytes] | AsyncIterable[bytes] | None = None
 
-    async def start(self) -> UploadSession:
-        self.session = await super().start()
-        return self.session
+    async def reading(self, source: Source) -> UploadPlan:
+        """This plan for ``source``, with the digest and size of bytes or a file worked out (a file is hashed
+        in one streamed pass off the event loop; a stream is hashed as it is sent)."""
+        digest = str(Digest.parse(self.digest)) if self.digest is not None else None
+        if isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+            return replace(self, data=data, size=len(data), digest=digest or str(Digest.of(data)))
+        if isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if digest is None:
+                digest, size = await asyncio.to_thread(_hash_file, path)
+            else:
+                size = path.stat().st_size
+            return replace(self, path=path, digest=digest, size=size)
+        if isinstance(source, Iterable | AsyncIterable):
+            return replace(self, stream=cast(Iterable[bytes] | AsyncIterable[bytes], source), digest=digest)
+        raise TypeError(f"cannot upload a {type(source).__name__}: pass bytes, a path or an iterable of bytes")
 
-    async def post(self, digest: str, data: bytes) -> Descriptor | UploadSession:
-        answer = await super().post(digest, data)
-        self.session = answer if isinstance(answer, UploadSession) else None
-        return answer
+    @property
+    def replayable(self) -> bool:
+        """Whether the source can be read again from any offset (bytes, a file), unlike a one-shot stream."""
+        return self.stream is None
 
-    async def patch(self, session: UploadSession, chunk: Body, *, length: int) -> UploadSession:
-        self.session = await super().patch(session, chunk, length=length)
-        return self.session
+    def body(self, offset: int, length: int | None = None) -> Body:
+        """``length`` bytes of a bytes or file source from ``offset`` (the rest without ``length``).
 
-    async def status(self, session: UploadSession) -> UploadSession:
-        self.session = await super().status(session)
-        return self.session
+        A chunk streams in small slices, so no finished request keeps it alive; the rest of a bytes source
+        goes as bytes, which the HTTP core can replay after a dropped connection.
+        """
+        if self.path is not None:
+            return file_body(self.path, offset, length)
+        assert self.data is not None
+        return self.data[offset:] if length is None else bytes_body(self.data, offset, length)
 
-    async def finish(self, session: UploadSession, digest: str, data: Body = b"", *,
-                     length: int | None = None) -> Descriptor:
-        done = await super().finish(session, digest, data, length=length)
-        self.session = None
-        return done
+    def report(self, sent: int) -> None:
+        if self.progress is not None:
+            self.progress(sent)
+
+    def descriptor(self, digest: str, size: int) -> Descriptor:
+        return Descriptor(media_type=self.media_type, digest=digest, size=size)
 
 
 class _Done(Exception):
@@ -128,38 +160,74 @@ class _Done(Exception):
 
 
 class _Resumer:
-    """Counts resumes and finds where the server stands after a failure.
+    """One upload's session, kept current, and recovery after the failures its status (end-13) explains.
 
-    When the session itself is gone (distribution 2.8 cancels an upload whose PATCH or PUT broke
-    mid-body: its status answers 404 ``BLOB_UPLOAD_INVALID``), a replayable source starts over in a
-    new session; a one-shot stream cannot.
+    Resumes are counted against the plan's budget. When the session itself is gone (distribution 2.8
+    cancels an upload whose PATCH or PUT broke mid-body: its status answers 404 ``BLOB_UPLOAD_INVALID``),
+    a replayable source starts over in a new session; a one-shot stream cannot.
     """
 
-    def __init__(self, uploads: Uploads, budget: int, blobs: Blobs, digest: str | None,
-                 replayable: bool) -> None:
+    def __init__(self, uploads: Uploads, blobs: Blobs, plan: UploadPlan) -> None:
         self.uploads = uploads
-        self.budget = budget
         self.blobs = blobs
-        self.digest = digest
-        self.replayable = replayable
+        self.plan = plan
+        self.session: UploadSession | None = plan.session
+        """The open session, newest ``Location`` and offset; None before it opens and once finished."""
         self.used = 0
 
-    async def recover(self, session: UploadSession, exc: BaseException) -> UploadSession:
-        if self.used >= self.budget:
+    @property
+    def offset(self) -> int:
+        """How many bytes the registry holds in the open session."""
+        assert self.session is not None
+        return self.session.offset
+
+    async def open(self) -> None:
+        """Start a session (end-4a) unless one is open already."""
+        if self.session is None:
+            self.session = await self.uploads.start()
+
+    async def attempt(self, step: Callable[[UploadSession], Awaitable[T]]) -> T | None:
+        """Send one request on the open session and keep the session it answers.
+
+        After a failure the upload status explains, recover (or start over) and return None: the caller
+        looks again at where the registry stands and decides what to send.
+        """
+        assert self.session is not None
+        try:
+            result = await step(self.session)
+        except Exception as exc:
+            if not _is_resumable(exc):
+                raise
+            await self._recover(self.session, exc)
+            return None
+        if isinstance(result, UploadSession):
+            self.session = result
+        elif isinstance(result, Descriptor):
+            self.session = None  # finished: nothing left to cancel
+        return result
+
+    async def _recover(self, session: UploadSession, exc: BaseException) -> None:
+        if self.used >= self.plan.resumes:
             raise TransportError(f"upload gave up after {self.used} resumes: {exc}") from None
         self.used += 1
         try:
-            return await self.uploads.status(session)
+            self.session = await self.uploads.status(session)
         except RegistryError as lost:
             if lost.status not in (400, 404):
                 raise
-            if self.digest and await self.blobs.exists(self.digest):
+            if self.plan.digest and await self.blobs.exists(self.plan.digest):
                 raise _Done() from None
-            if not self.replayable:
+            if not self.plan.replayable:
                 raise TransportError(
                     f"upload cannot resume: the registry dropped the upload session ({lost.status}) and the "
                     f"source is a one-shot stream; retry with bytes or a file path") from None
-            return await self.uploads.start()
+            self.session = await self.uploads.start()
+
+    async def cancel(self) -> None:
+        """Leave no half-written upload behind on the registry (best effort)."""
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                await self.uploads.cancel(self.session)
 
 
 def _is_resumable(exc: BaseException) -> bool:
@@ -173,52 +241,29 @@ def _is_resumable(exc: BaseException) -> bool:
                                                             & set(exc.codes)))
 
 
-async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: Source, digest: str | None,
-                      *, size: int | None, chunk_size: int | None, media_type: str, resumes: int,
-                      progress: Callable[[int], Any] | None, session: UploadSession | None = None) -> Descriptor:
-    """Push ``source`` and return its descriptor (see :meth:`Blobs.upload`).
+async def upload_blob(blobs: Blobs, uploads: Uploads, plan: UploadPlan) -> Descriptor:
+    """Push the blob ``plan`` describes and return its descriptor (see :meth:`Blobs.upload`).
 
-    ``session`` is an upload the registry already opened (a mount answered 202): the data goes there.
+    A blob the registry has is not sent again, and one blob is never sent twice at once.
     """
-    path: Path | None = None
-    data: bytes | None = None
-    stream: Iterable[bytes] | AsyncIterable[bytes] | None = None
-    if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-        size = len(data)
-        digest = digest or str(Digest.of(data))
-    elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if digest is None:
-            digest, size = await asyncio.to_thread(_hash_file, path)
-        else:
-            size = path.stat().st_size
-    elif isinstance(source, Iterable | AsyncIterable):
-        stream = cast(Iterable[bytes] | AsyncIterable[bytes], source)
-    else:
-        raise TypeError(f"cannot upload a {type(source).__name__}: pass bytes, a path or an iterable of bytes")
-    if digest is None or session is not None:
-        return await _send(uploads, blobs, path, data, stream, digest, size, chunk_size, media_type, resumes,
-                           progress, session)
-    digest = str(Digest.parse(digest))
+    digest = plan.digest
+    if digest is None or plan.session is not None:
+        return await _send(blobs, uploads, plan)
     # One upload per blob at a time: concurrent uploads of the same digest race inside the registry
     # (distribution briefly loses the blob while a second commit moves it into place).
-    inflight = ctx.state.uploads_in_flight
-    key = (ctx.name, digest)
+    inflight = uploads.ctx.state.uploads_in_flight
+    key = (uploads.ctx.name, digest)
     while (pending := inflight.get(key)) is not None:
         await asyncio.wait([pending])  # then look again: the registry has it now, or it is ours to send
     done: asyncio.Future[Descriptor] = asyncio.get_running_loop().create_future()
     inflight[key] = done
     try:
         if await blobs.exists(digest):
-            if size is None:
-                size = (await blobs.head(digest)).size
-            if progress is not None:
-                progress(size)
-            result = Descriptor(media_type=media_type, digest=digest, size=size)
+            size = plan.size if plan.size is not None else (await blobs.head(digest)).size
+            plan.report(size)
+            result = plan.descriptor(digest, size)
         else:
-            result = await _send(uploads, blobs, path, data, stream, digest, size, chunk_size, media_type,
-                                 resumes, progress, None)
+            result = await _send(blobs, uploads, plan)
         done.set_result(result)
         return result
     except BaseException as exc:
@@ -229,149 +274,89 @@ async def upload_blob(ctx: RepoContext, uploads: Uploads, blobs: Blobs, source: 
         inflight.pop(key, None)
 
 
-async def _send(uploads: Uploads, blobs: Blobs, path: Path | None, data: bytes | None,
-                stream: Iterable[bytes] | AsyncIterable[bytes] | None, digest: str | None, size: int | None,
-                chunk_size: int | None, media_type: str, resumes: int, progress: Callable[[int], Any] | None,
-                session: UploadSession | None) -> Descriptor:
-    """Upload a blob known not to be there yet (or into ``session``), resuming and cleaning up as needed."""
-    ctx = uploads.ctx
-    uploads = _Tracked(ctx)  # same endpoints, one upload's session remembered
-    uploads.session = session
-    resumer = _Resumer(uploads, resumes, blobs, digest, replayable=stream is None)
+async def _send(blobs: Blobs, uploads: Uploads, plan: UploadPlan) -> Descriptor:
+    """Upload a blob known not to be there yet (or into ``plan.session``), resuming and cleaning up as needed."""
+    resumer = _Resumer(uploads, blobs, plan)
     try:
-        if stream is None and chunk_size is None:
-            assert digest is not None and size is not None
-            return await _monolithic(ctx, uploads, path, data, digest, size, media_type, resumer, progress,
-                                     session)
-
-        if stream is None:
-            assert digest is not None and size is not None
-
-            def read(offset: int, length: int) -> Body:
-                return file_body(path, offset, length) if path is not None else bytes_body(data or b"", offset, length)
-
-            return await _chunked_seekable(uploads, read, digest, size, chunk_size or DEFAULT_CHUNK, media_type,
-                                           resumer, progress, session)
-        assert stream is not None
-        return await _chunked_stream(uploads, stream, digest, size, chunk_size or DEFAULT_CHUNK, media_type,
-                                     resumer, progress, session)
+        if plan.stream is not None:
+            return await _chunked_stream(plan, plan.stream, resumer)
+        return await _seekable(plan, resumer)
     except _Done:
-        assert digest is not None
-        return Descriptor(media_type=media_type, digest=digest, size=size if size is not None else 0)
+        assert plan.digest is not None
+        return plan.descriptor(plan.digest, plan.size if plan.size is not None else 0)
     except BaseException:
-        if uploads.session is not None:  # leave no half-written upload behind on the registry
-            with contextlib.suppress(Exception):
-                await uploads.cancel(uploads.session)
+        await resumer.cancel()
         raise
 
 
-async def _monolithic(ctx: RepoContext, uploads: Uploads, path: Path | None, data: bytes | None, digest: str,
-                      size: int, media_type: str, resumer: _Resumer,
-                      progress: Callable[[int], Any] | None, session: UploadSession | None = None) -> Descriptor:
-    """Single POST for small blobs where the registry supports it, else POST then PUT."""
-    if session is None and data is not None and size <= SINGLE_POST_MAX and ctx.state.single_post is not False:
-        answer = await uploads.post(digest, data)
-        if isinstance(answer, Descriptor):
-            ctx.state.single_post = True
-            if progress is not None:
-                progress(size)
-            return Descriptor(media_type=media_type, digest=digest, size=size)
-        ctx.state.single_post = False
-        session = answer
-    elif session is None:
-        session = await uploads.start()
+async def _seekable(plan: UploadPlan, resumer: _Resumer) -> Descriptor:
+    """Bytes or a file: a single POST for small blobs where the registry supports it, else POST then one PUT
+    (monolithic) or PATCHes of ``chunk_size``, resuming wherever the registry stands.
 
-    def body_from(offset: int) -> Body:
-        if data is not None:
-            return data[offset:]
-        assert path is not None
-        return file_body(path, offset)
-
-    while True:
-        try:
-            if session.offset == 0:
-                await uploads.finish(session, digest, body_from(0), length=size)
-            else:
-                session = await uploads.patch(session, body_from(session.offset), length=size - session.offset)
-                await uploads.finish(session, digest, b"", length=0)
-            break
-        except Exception as exc:
-            if not _is_resumable(exc):
-                raise
-            session = await resumer.recover(session, exc)
-    if progress is not None:
-        progress(size)
-    return Descriptor(media_type=media_type, digest=digest, size=size)
-
-
-async def _chunked_seekable(uploads: Uploads, read: Callable[[int, int], Body], digest: str, size: int,
-                            chunk_size: int, media_type: str, resumer: _Resumer,
-                            progress: Callable[[int], Any] | None, session: UploadSession | None) -> Descriptor:
-    """PATCH a source that can be read at any offset (bytes, a file), resuming wherever the registry stands.
-
-    Nothing is buffered: each chunk streams from the source; the registry checks the digest at the PUT.
+    Nothing is buffered: each request streams from the source; the registry checks the digest at the PUT.
     """
-    if session is None:
-        session = await uploads.start()
-    while True:
-        step = max(chunk_size, session.min_chunk or 0)
-        while session.offset < size:
-            length = min(step, size - session.offset)
-            try:
-                session = await uploads.patch(session, read(session.offset, length), length=length)
-            except Exception as exc:
-                if not _is_resumable(exc):
-                    raise
-                session = await resumer.recover(session, exc)
-                continue
-            if progress is not None:
-                progress(length)
-        try:
-            await uploads.finish(session, digest, b"", length=0)
-            return Descriptor(media_type=media_type, digest=digest, size=size)
-        except Exception as exc:
-            if not _is_resumable(exc):
-                raise
-            session = await resumer.recover(session, exc)
+    digest, size, chunk_size = plan.digest, plan.size, plan.chunk_size
+    assert digest is not None and size is not None
+    uploads, state = resumer.uploads, resumer.uploads.ctx.state
+    if (chunk_size is None and resumer.session is None and plan.data is not None and size <= SINGLE_POST_MAX
+            and state.single_post is not False):
+        answer = await uploads.post(digest, plan.data)
+        state.single_post = isinstance(answer, Descriptor)
+        if isinstance(answer, Descriptor):
+            plan.report(size)
+            return plan.descriptor(digest, size)
+        resumer.session = answer
+    await resumer.open()
+
+    async def step(session: UploadSession) -> UploadSession | Descriptor:
+        """The next request, from where the registry stands: the whole body, the next chunk, or the PUT."""
+        rest = size - session.offset
+        if rest <= 0:
+            return await uploads.finish(session, digest)
+        if chunk_size is None:
+            if session.offset == 0:
+                return await uploads.finish(session, digest, plan.body(0), length=size)
+            return await uploads.patch(session, plan.body(session.offset), length=rest)
+        length = min(max(chunk_size, session.min_chunk or 0), rest)
+        session = await uploads.patch(session, plan.body(session.offset, length), length=length)
+        plan.report(length)
+        return session
+
+    while not isinstance(await resumer.attempt(step), Descriptor):
+        pass
+    if chunk_size is None:
+        plan.report(size)
+    return plan.descriptor(digest, size)
 
 
-async def _chunked_stream(uploads: Uploads, stream: Iterable[bytes] | AsyncIterable[bytes], digest: str | None,
-                          size: int | None, chunk_size: int, media_type: str, resumer: _Resumer,
-                          progress: Callable[[int], Any] | None, session: UploadSession | None) -> Descriptor:
+async def _chunked_stream(plan: UploadPlan, stream: Iterable[bytes] | AsyncIterable[bytes],
+                          resumer: _Resumer) -> Descriptor:
     """PATCH a one-shot stream, hashing as it goes and keeping only the current chunk to resume within."""
-    if session is None:
-        session = await uploads.start()
-    if session.min_chunk and chunk_size < session.min_chunk:
-        chunk_size = session.min_chunk
-    hasher = Hasher(digest, size, what="upload") if digest else Hasher(None, size, what="upload")
+    uploads = resumer.uploads
+    await resumer.open()
+    assert resumer.session is not None
+    chunk_size = max(plan.chunk_size or DEFAULT_CHUNK, resumer.session.min_chunk or 0)
+    hasher = Hasher(plan.digest, plan.size, what="upload")
     sent = 0
     async for chunk in _chunks(stream, chunk_size):
         hasher.update(chunk)
-        start = sent
-        while session.offset < start + len(chunk):
-            if session.offset < start:
-                raise TransportError(
-                    f"upload cannot resume: the registry holds {session.offset} bytes but the source "
-                    f"is a stream already past byte {start}")
-            skip = session.offset - start
-            try:
-                session = await uploads.patch(session, bytes_body(chunk, skip), length=len(chunk) - skip)
-            except Exception as exc:
-                if not _is_resumable(exc):
-                    raise
-                session = await resumer.recover(session, exc)
+        await _send_chunk(resumer, chunk, sent)
         sent += len(chunk)
-        if progress is not None:
-            progress(len(chunk))
-    final = str(hasher.verify() if digest else hasher.digest())
-    while True:
-        try:
-            await uploads.finish(session, final, b"", length=0)
-            break
-        except Exception as exc:
-            if not _is_resumable(exc):
-                raise
-            session = await resumer.recover(session, exc)
-            if session.offset != sent:
-                raise TransportError(f"upload lost data: the registry holds {session.offset} of {sent} bytes") from None
-    return Descriptor(media_type=media_type, digest=final, size=sent)
+        plan.report(len(chunk))
+    final = str(hasher.verify())
+    while await resumer.attempt(lambda session: uploads.finish(session, final)) is None:
+        if resumer.offset != sent:
+            raise TransportError(f"upload lost data: the registry holds {resumer.offset} of {sent} bytes")
+    return plan.descriptor(final, sent)
+
+
+async def _send_chunk(resumer: _Resumer, chunk: bytes, start: int) -> None:
+    """PATCH ``chunk``, bytes ``start`` onwards of a stream, resuming within it wherever the registry stands."""
+    end = start + len(chunk)
+    while resumer.offset < end:
+        if resumer.offset < start:
+            raise TransportError(
+                f"upload cannot resume: the registry holds {resumer.offset} bytes but the source "
+                f"is a stream already past byte {start}")
+        await resumer.attempt(lambda session: resumer.uploads.patch(
+            session, bytes_body(chunk, session.offset - start), length=end - session.offset))

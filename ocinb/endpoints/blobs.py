@@ -23,8 +23,8 @@ from ..errors import ErrorDetail, RegistryError, TransportError, redact_url
 from ..models import Descriptor
 from ..reference import validate_repository
 from ._base import Endpoint, RepoContext
-from ._uploader import Source, upload_blob
-from .uploads import OCTET, Uploads, UploadSession, _session_from
+from ._uploader import Source, UploadPlan, upload_blob
+from .uploads import OCTET, Uploads, UploadSession
 
 DEFAULT_RESUMES = 5
 
@@ -208,7 +208,7 @@ class Blobs(Endpoint):
             params={"mount": digest, "from": from_repo}, headers={"Content-Length": "0"},
         )
         if reply.status == 202:
-            return _session_from(reply, self.ctx.name)
+            return UploadSession.from_reply(reply, self.ctx.name)
         if size is None:
             return await self.head(digest)
         return Descriptor(media_type=OCTET, digest=digest, size=size)
@@ -224,7 +224,7 @@ class Blobs(Endpoint):
         hashing. A broken connection or a 416 resumes from the upload's status (end-13). ``session``
         uploads into a session the registry already opened (a mount answered 202) instead of a new one.
         """
-        return await upload_blob(self.ctx, self._uploads, self, source, digest, size=size,
-                                 chunk_size=chunk_size, media_type=media_type, resumes=resumes,
-                                 progress=progress, session=session)
+        plan = UploadPlan(digest=digest, size=size, chunk_size=chunk_size, media_type=media_type,
+                          resumes=resumes, progress=progress, session=session)
+        return await upload_blob(self, self._uploads, await plan.reading(source))
 

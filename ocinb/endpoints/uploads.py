@@ -35,6 +35,19 @@ class UploadSession:
         min_chunk = _min_chunk(reply) or self.min_chunk
         return UploadSession(self.repository, new_location, offset, min_chunk)
 
+    @classmethod
+    def from_reply(cls, reply: Reply, repository: str) -> UploadSession:
+        """The new session a 202 opening an upload describes (end-4a/4b POST, or a mount the registry declined).
+
+        A reply without ``Location`` breaks the protocol and raises ``BLOB_UPLOAD_INVALID``.
+        """
+        if not reply.headers.get("location"):
+            raise RegistryError(reply.status, reply.method, reply.url, [
+                ErrorDetail("BLOB_UPLOAD_INVALID", "the registry opened an upload without a Location")])
+        session = cls(repository, "").with_reply(reply)
+        # A new session holds nothing, whatever its Range says (distribution answers "0-0" for empty).
+        return cls(repository, session.location, 0, session.min_chunk)
+
 
 def _min_chunk(reply: Reply) -> int | None:
     value = reply.headers.get("oci-chunk-min-length")
@@ -46,14 +59,19 @@ def _with_digest(location: str, digest: str) -> str:
     return str(httpx.URL(location).copy_merge_params({"digest": digest}))
 
 
-def _session_from(reply: Reply, repository: str) -> UploadSession:
-    location = reply.headers.get("location")
-    if not location:
-        raise RegistryError(reply.status, reply.method, reply.url,
-                            [ErrorDetail("BLOB_UPLOAD_INVALID", "the registry opened an upload without a Location")])
-    session = UploadSession(repository, "", 0, None).with_reply(reply)
-    # A new session holds nothing, whatever its Range says (distribution answers "0-0" for empty).
-    return UploadSession(repository, session.location, 0, session.min_chunk)
+def _chunk_length(chunk: Body, length: int | None) -> int:
+    """The byte count a PATCH announces: checked against bytes, required for a stream (nothing is sent on error)."""
+    if callable(chunk):
+        if length is None:
+            raise TypeError("uploads.patch: a streamed chunk needs length= (its Content-Length and Content-Range "
+                            "go before the body)")
+        if length < 0:
+            raise ValueError(f"uploads.patch: length must be >= 0, not {length}")
+        return length
+    size = len(chunk) if chunk is not None else 0
+    if length is not None and length != size:
+        raise ValueError(f"uploads.patch: length={length} but the chunk holds {size} bytes")
+    return size
 
 
 class Uploads(Endpoint):
@@ -65,7 +83,7 @@ class Uploads(Endpoint):
             "POST", self.ctx.path("blobs/uploads/"), scopes=self.ctx.push_scopes, expect=(202,),
             headers={"Content-Length": "0"},
         )
-        return _session_from(reply, self.ctx.name)
+        return UploadSession.from_reply(reply, self.ctx.name)
 
     async def post(self, digest: str, data: bytes) -> Descriptor | UploadSession:
         """end-4b single POST with ``?digest=``: 201 → done; 202 → continue in the returned session.
@@ -79,10 +97,15 @@ class Uploads(Endpoint):
         )
         if reply.status == 201:
             return Descriptor(media_type=OCTET, digest=digest, size=len(data))
-        return _session_from(reply, self.ctx.name)
+        return UploadSession.from_reply(reply, self.ctx.name)
 
-    async def patch(self, session: UploadSession, chunk: Body, *, length: int) -> UploadSession:
-        """end-5 PATCH one chunk at ``session.offset`` with ``Content-Range: start-end`` → 202."""
+    async def patch(self, session: UploadSession, chunk: Body, *, length: int | None = None) -> UploadSession:
+        """end-5 PATCH one chunk at ``session.offset`` with ``Content-Range: start-end`` → 202.
+
+        ``length`` is the chunk's size: bytes give it themselves; a streamed chunk (a factory of async
+        iterators) must state it, since the headers go before the body.
+        """
+        length = _chunk_length(chunk, length)
         headers = {"Content-Type": OCTET, "Content-Length": str(length)}
         if length:
             headers["Content-Range"] = f"{session.offset}-{session.offset + length - 1}"
