@@ -29,10 +29,18 @@ class CopyReport:
     skipped: int = 0
     referrers: int = 0
     bytes_streamed: int = 0
-    streams: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STREAMS), repr=False)
 
 
-async def _copy_blob(src: RepositoryEndpoints, dst: RepositoryEndpoints, desc: Descriptor, report: CopyReport) -> None:
+@dataclass
+class _Copy:
+    """One copy under way: its report, and the bound on blobs streamed at once."""
+
+    report: CopyReport = field(default_factory=CopyReport)
+    streams: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STREAMS))
+
+
+async def _copy_blob(src: RepositoryEndpoints, dst: RepositoryEndpoints, desc: Descriptor, job: _Copy) -> None:
+    report = job.report
     if await dst.blobs.exists(desc.digest):
         report.skipped += 1
         return
@@ -43,7 +51,7 @@ async def _copy_blob(src: RepositoryEndpoints, dst: RepositoryEndpoints, desc: D
             report.mounted += 1
             return
         session = answer
-    async with report.streams:  # each stream holds a connection of its own beside the upload's
+    async with job.streams:  # each stream holds a connection of its own beside the upload's
         await dst.blobs.upload(src.blobs.open(desc.digest, size=desc.size), desc.digest, size=desc.size,
                                session=session)
     report.streamed += 1
@@ -51,7 +59,7 @@ async def _copy_blob(src: RepositoryEndpoints, dst: RepositoryEndpoints, desc: D
 
 
 async def _copy_manifest(src: RepositoryEndpoints, dst: RepositoryEndpoints, m: Manifest,
-                         platforms: Sequence[Platform] | None, report: CopyReport) -> Manifest:
+                         platforms: Sequence[Platform] | None, job: _Copy) -> Manifest:
     """Copy ``m`` and everything below it; return the manifest as pushed (an index may be filtered)."""
     if m.is_index:
         index = m.as_index()
@@ -60,17 +68,17 @@ async def _copy_manifest(src: RepositoryEndpoints, dst: RepositoryEndpoints, m: 
             keep = [d for d in keep if d.platform is not None and not d.is_attestation
                     and any(d.platform.matches(p) for p in platforms)]
         children = await asyncio.gather(*(get_manifest(src, d.digest) for d in keep))
-        await asyncio.gather(*(_copy_manifest(src, dst, c, None, report) for c in children))
+        await asyncio.gather(*(_copy_manifest(src, dst, c, None, job) for c in children))
         if len(keep) != len(index.manifests):
             index = index.model_copy(update={"manifests": keep})
             m = Manifest.from_bytes(index.to_json_bytes(), m.media_type)
     else:
         image = m.as_manifest()
         blobs = [image.config, *image.layers]
-        await asyncio.gather(*(_copy_blob(src, dst, d, report) for d in blobs))
+        await asyncio.gather(*(_copy_blob(src, dst, d, job) for d in blobs))
     if not await dst.manifests.exists(str(m.digest)):
         await push_manifest(dst, str(m.digest), m)
-    report.manifests += 1
+    job.report.manifests += 1
     return m
 
 
@@ -81,10 +89,11 @@ async def copy(src: RepositoryEndpoints, src_ref: str, dst: RepositoryEndpoints,
     Blobs are mounted when both repositories share a registry, streamed otherwise; ``platforms``
     keeps only those index entries; ``referrers=True`` copies the referrer graph as well.
     """
-    report = CopyReport()
+    job = _Copy()
+    report = job.report
     wanted = [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms] if platforms else None
     top = await get_manifest(src, src_ref)
-    pushed = await _copy_manifest(src, dst, top, wanted, report)
+    pushed = await _copy_manifest(src, dst, top, wanted, job)
     targets = [str(pushed.digest)]
     if pushed.is_index:
         targets += [d.digest for d in pushed.as_index().manifests]
@@ -92,7 +101,7 @@ async def copy(src: RepositoryEndpoints, src_ref: str, dst: RepositoryEndpoints,
         for target in targets:
             for node in await walk(src, target):
                 ref_m = await get_manifest(src, node.descriptor.digest)
-                await _copy_manifest(src, dst, ref_m, None, report)
+                await _copy_manifest(src, dst, ref_m, None, job)
                 report.referrers += 1
     tag = dst_ref if dst_ref is not None else (src_ref if not src_ref.count(":") else None)
     if tag:
