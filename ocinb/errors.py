@@ -148,6 +148,11 @@ class UnauthorizedError(RegistryError):
     """401: credentials are missing or were refused."""
 
 
+class RealmRefusedError(UnauthorizedError):
+    """The registry named a token realm ocinb will not send credentials to (plain HTTP, link-local,
+    cloud metadata, or loopback from a registry that is not); nothing was sent there."""
+
+
 class DeniedError(RegistryError):
     """403: the credentials are valid but lack the permission (or the scope)."""
 
