@@ -220,12 +220,14 @@ class HttpCore:
         raise ValueError(f"not a registry path (/v2/...) nor an http(s) URL: {redact_url(path_or_url)[:200]!r}")
 
     def _same_host(self, url: str) -> bool:
+        """Whether ``url`` is on the registry itself (same scheme, host and port): only there goes ``Authorization``."""
         parts = urlsplit(url)
         return parts.netloc.rsplit("@", 1)[-1].lower() == self.host.lower() and (
             parts.scheme == urlsplit(self.base_url).scheme
         )
 
     def _observe(self, resp: httpx.Response) -> None:
+        """Note the registry's ``Warning: 299`` texts (logged once each) and its rate-limit headers."""
         for value in resp.headers.get_list("warning"):
             if value.startswith("299") and value not in self.warnings:
                 self.warnings.append(value)
@@ -284,17 +286,18 @@ class HttpCore:
         """
         auth = self._ensure().auth
         current = scopes
-        for round_ in range(3):
+        rounds = 0
+        while True:
             authorization = await auth.authorization(current) if self._same_host(url) else None
             resp = await self._send_handling_redirects(method, url, headers, body, params, authorization)
-            if resp.status_code != 401 or round_ == 2 or not self._same_host(str(resp.request.url)):
+            if resp.status_code != 401 or rounds == 2 or not self._same_host(str(resp.request.url)):
                 return resp
             retry_scopes = auth.on_unauthorized(resp, current, authorization)
             if retry_scopes is None:
                 return resp
             await resp.aclose()
             current = retry_scopes
-        raise AssertionError("unreachable")  # pragma: no cover
+            rounds += 1
 
     async def _send_handling_redirects(self, method: str, url: str, headers: Mapping[str, str], body: Body,
                                        params: Any, authorization: str | None) -> httpx.Response:
