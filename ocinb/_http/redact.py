@@ -1,6 +1,7 @@
 """Masking of signed query values in what httpx and httpcore log (redirects to blob storage carry them).
 
-The keys are the types layer's :data:`ocinb._redact.SECRET_QUERY_KEYS`, the same list errors use.
+The keys are the types layer's :data:`ocinb._redact.SECRET_QUERY_KEYS`, the same list errors use. The
+HTTP core calls :func:`install` when it is imported.
 """
 
 from __future__ import annotations
@@ -30,6 +31,3 @@ def install() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactURLs) for f in logger.filters):
             logger.addFilter(RedactURLs())
-
-
-install()
