@@ -9,28 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-_SECRET_QUERY_KEYS = frozenset(
-    {"token", "access_token", "refresh_token", "password", "secret", "signature", "x-amz-signature",
-     "x-amz-credential", "x-amz-security-token", "sig", "se", "sv", "x-goog-signature"}
-)
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` without userinfo and with secret-looking query values replaced by ``***``."""
-    try:
-        parts = urlsplit(str(url))
-    except ValueError:
-        return "<unparseable url>"
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*:/"
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+from ._redact import redact_url
 
 
 class OcinbError(Exception):
@@ -166,6 +146,11 @@ class NotFoundError(RegistryError):
 
 class UnauthorizedError(RegistryError):
     """401: credentials are missing or were refused."""
+
+
+class RealmRefusedError(UnauthorizedError):
+    """The registry named a token realm ocinb will not send credentials to (plain HTTP, link-local,
+    cloud metadata, or loopback from a registry that is not); nothing was sent there."""
 
 
 class DeniedError(RegistryError):

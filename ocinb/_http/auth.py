@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from typing import NoReturn
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from ..errors import ErrorDetail, RegistryError, TransportError, UnauthorizedError, error_class_for, redact_url
+from ..errors import (
+    ErrorDetail,
+    RealmRefusedError,
+    RegistryError,
+    TransportError,
+    UnauthorizedError,
+    error_class_for,
+    redact_url,
+)
 from ..reference import is_local_host
 from .credentials import Credentials
 from .headers import Challenge, parse_www_authenticate
@@ -50,6 +61,60 @@ def normalize_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     return tuple(
         f"{rtype}:{name}:{','.join(sorted(actions))}" for (rtype, name), actions in sorted(merged.items())
     )
+
+
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+_METADATA_ADDRESSES = {
+    ipaddress.ip_address("169.254.169.254"): "the cloud metadata address (AWS, GCP, Azure, ...)",
+    ipaddress.ip_address("fd00:ec2::254"): "the AWS IPv6 metadata address",
+}
+_METADATA_NAMES = {"metadata.google.internal": "the GCP metadata host name"}
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _address(host: str) -> IPAddress | None:
+    """The IP address a realm host spells, in any form the resolver takes (``[::1]``, ``2852039166``,
+    ``0x7f.1``, ``::ffff:127.0.0.1`` are all addresses), or ``None`` for a host name."""
+    name = unquote(host).strip("[]").rstrip(".")
+    try:
+        address: IPAddress = ipaddress.ip_address(name)
+    except ValueError:
+        if ":" in name:
+            return None
+        try:  # inet_aton reads what getaddrinfo reads: decimal, octal, hex, fewer than four parts
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:
+            address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+    return address
+
+
+def refused_realm_kind(host: str) -> str | None:
+    """What makes ``host`` a place no token request may go, whoever asks: link-local or cloud metadata."""
+    if host.lower().rstrip(".") in _METADATA_NAMES:
+        return _METADATA_NAMES[host.lower().rstrip(".")]
+    address = _address(host)
+    if address is None:
+        return None
+    if address in _METADATA_ADDRESSES:
+        return _METADATA_ADDRESSES[address]
+    if any(address in net for net in _LINK_LOCAL):
+        return "a link-local address"
+    return None
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (no port) is this machine: ``localhost``, 127.0.0.0/8, ``::1``, or 0.0.0.0/``::``."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    address = _address(name)
+    return address is not None and (address.is_loopback or address.is_unspecified)
 
 
 @dataclass
@@ -161,15 +226,30 @@ class Authenticator:
             return tok.value
 
     def _check_realm(self, realm: str) -> None:
-        parts = urlsplit(realm)
-        if parts.scheme == "https":
-            return
-        host = parts.netloc.rsplit("@", 1)[-1]
-        if parts.scheme == "http" and (self._allow_http_realm or is_local_host(host)):
-            return
-        raise UnauthorizedError(401, "GET", realm, [ErrorDetail(
-            "UNAUTHORIZED", "refusing to send credentials to a token realm that is not https "
-            "(pass insecure=True to allow it)")])
+        """Refuse a realm credentials must not go to, before anything is sent there (ggcr checks likewise).
+
+        Never a link-local or cloud-metadata address; loopback only from a registry on loopback; plain
+        HTTP only on loopback from a registry on loopback, or anywhere with ``insecure=True``.
+        """
+        try:
+            parts = urlsplit(realm)
+            host = parts.hostname or ""
+        except ValueError:
+            parts, host = None, ""
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            self._refuse(realm, "the realm is not an http(s) URL")
+        kind = refused_realm_kind(host)
+        if kind:
+            self._refuse(realm, f"{host} is {kind}")
+        local_registry = is_local_host(self.host)
+        if is_loopback_host(host) and not local_registry:
+            self._refuse(realm, f"{host} is a loopback address, and the registry {self.host} is not on this machine")
+        if parts.scheme == "http" and not (self._allow_http_realm or (local_registry and is_loopback_host(host))):
+            self._refuse(realm, "the realm is not https (pass insecure=True to allow plain HTTP)")
+
+    def _refuse(self, realm: str, why: str) -> NoReturn:
+        raise RealmRefusedError(401, "GET", realm, [ErrorDetail(
+            "UNAUTHORIZED", f"refusing to send credentials to the token realm the registry named: {why}")])
 
     async def _fetch(self, realm: str, service: str | None, scopes: tuple[str, ...]) -> _Token:
         self._check_realm(realm)

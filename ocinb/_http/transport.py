@@ -1,40 +1,42 @@
-"""The one HTTP core: owns the ``httpx.AsyncClient`` and does auth, redirects, retries and errors.
+"""The one HTTP core: owns the ``httpx.AsyncClient`` and sends every request ocinb makes.
 
 Endpoints call :meth:`HttpCore.request` (body read) or :meth:`HttpCore.stream` (body streamed) with
-the scopes the request needs; nothing else in ocinb builds an HTTP request.
+the scopes the request needs; nothing else in ocinb builds an HTTP request. A request goes through
+named steps, outermost first: retries (:meth:`HttpCore._send`, obeying :class:`RetryPolicy`), auth
+(:meth:`HttpCore._send_handling_auth`), redirects (:meth:`HttpCore._send_handling_redirects`), and one
+exchange on the wire (:meth:`HttpCore._send_single_request`). Error mapping is in :mod:`.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import random
-import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import DeniedError, ErrorDetail, RegistryError, TransportError, error_class_for, redact_url
+from ..errors import ErrorDetail, RegistryError, TransportError, redact_url
 from ..reference import is_local_host
-from .auth import Authenticator, normalize_scopes
+from . import redact
+from .auth import Authenticator
 from .credentials import Credentials
-from .headers import parse_ratelimit, parse_retry_after, parse_www_authenticate
+from .errors import error_from_response, raise_for_status
+from .headers import parse_ratelimit, parse_retry_after
+from .retry import RETRYABLE_ERRORS, RetryPolicy
+
+__all__ = [
+    "USER_AGENT", "Body", "HttpCore", "RateLimit", "Reply", "RetryPolicy", "Stats", "error_from_response",
+    "join_location", "raise_for_status",
+]
 
 log = logging.getLogger("ocinb.http")
-
-
-_SECRET_PARAM = re.compile(
-    r"([?&](?:sig|signature|token|access_token|refresh_token|password|secret|se|sv|x-amz-signature|"
-    r"x-amz-credential|x-amz-security-token|x-goog-signature)=)[^&\s'\"]+",
-    re.IGNORECASE,
-)
+redact.install()
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,45 +56,14 @@ def _ssl_context(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
     return _shared_context(None if verify is True else str(verify))
 
 
-class _RedactURLs(logging.Filter):
-    """Mask signed query values in what httpx and httpcore log (redirect targets to storage carry them)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _SECRET_PARAM.sub(r"\1***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-for _name in ("httpx", "httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy"):
-    logging.getLogger(_name).addFilter(_RedactURLs())
-
 USER_AGENT = "ocinb/0.1 (+https://github.com/ocinb/ocinb)"
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 10
-_ERROR_BODY_LIMIT = 64 * 1024
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_BODY_HEADERS = frozenset({"content-length", "content-type", "content-range", "content-encoding",
+                           "transfer-encoding"})
 
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 """A request body: bytes (replayable), a factory of async chunk iterators (replayable), or None."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: retries on 429/5xx and dropped connections, with backoff and ``Retry-After``."""
-
-    retries: int = 4
-    backoff: float = 0.5
-    backoff_max: float = 20.0
-    max_retry_after: float = 120.0
-    statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        base = min(self.backoff_max, self.backoff * (2**attempt))
-        return base * (0.5 + random.random() / 2)
 
 
 @dataclass
@@ -130,6 +101,27 @@ class Reply:
     method: str
 
 
+class _Bound(NamedTuple):
+    """What the core builds on first use, bound to the event loop it was built on."""
+
+    client: httpx.AsyncClient
+    auth: Authenticator
+    limit: asyncio.Semaphore
+
+
+def _redirect_method(status: int, method: str) -> str:
+    """The method of the request that follows a redirect ``status`` answered to ``method``.
+
+    RFC 9110 §15.4.4: a 303 is followed with GET, except that a HEAD stays a HEAD. §15.4.2/§15.4.3: a POST
+    answered 301 or 302 is followed with GET, as every browser and curl do. 307 and 308 keep the method.
+    """
+    if status == 303 and method != "HEAD":
+        return "GET"
+    if status in (301, 302) and method == "POST":
+        return "GET"
+    return method
+
+
 class HttpCore:
     """One registry host: its base URL, its ``httpx.AsyncClient``, its authenticator and its limit."""
 
@@ -160,9 +152,7 @@ class HttpCore:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=15.0)
         self._transport = transport
         self._user_agent = user_agent
-        self._client: httpx.AsyncClient | None = None
-        self._auth: Authenticator | None = None
-        self._limit: asyncio.Semaphore | None = None
+        self._bound: _Bound | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -174,55 +164,70 @@ class HttpCore:
         c = self._credentials
         return c is None or not (c.has_basic or c.identity_token)
 
-    def _ensure(self) -> tuple[httpx.AsyncClient, Authenticator, asyncio.Semaphore]:
+    def _ensure(self) -> _Bound:
+        """The client, authenticator and limit of this core, built on first use in the running loop."""
         loop = asyncio.get_running_loop()
-        if self._loop is None or self._client is None:
+        if self._loop is None or self._bound is None:
             self._loop = loop
             # Every connection may stay alive: closing idle surplus only to reopen it costs more.
             pool = max(self.max_concurrency * 2, 16)
             limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-            self._client = httpx.AsyncClient(
+            client = httpx.AsyncClient(
                 verify=_ssl_context(self._verify), timeout=self._timeout, limits=limits, follow_redirects=False,
                 transport=self._transport, headers={"User-Agent": self._user_agent}, trust_env=False,
             )
-            self._auth = Authenticator(self.host, self._credentials, self._client,
-                                       allow_http_realm=self.insecure)
-            self._limit = asyncio.Semaphore(self.max_concurrency)
+            self._bound = _Bound(client, Authenticator(self.host, self._credentials, client,
+                                                       allow_http_realm=self.insecure),
+                                 asyncio.Semaphore(self.max_concurrency))
         elif self._loop is not loop:
             raise RuntimeError(
                 "this ocinb.AsyncClient is bound to the event loop it was first used on; "
                 "create one per loop, or use ocinb.Client from synchronous code"
             )
-        assert self._auth is not None and self._limit is not None
-        return self._client, self._auth, self._limit
+        return self._bound
 
     @property
     def auth(self) -> Authenticator | None:
         """The authenticator, once the core has been used."""
-        return self._auth
+        return self._bound.auth if self._bound is not None else None
 
     @property
     def limit(self) -> asyncio.Semaphore:
         """The per-registry concurrency limit every bulk operation shares."""
-        return self._ensure()[2]
+        return self._ensure().limit
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        self._client = None
+        """Close the connections; the core may be used again (it builds a new client then)."""
+        if self._bound is not None:
+            await self._bound.client.aclose()
+        self._bound = None
         self._loop = None
 
     def url(self, path: str) -> str:
         """An absolute URL for a path on the registry (``/v2/...``)."""
         return self.base_url + path
 
+    def _target(self, path_or_url: str) -> str:
+        """The URL to send to: a path (``/v2/...``) is on the registry; an absolute http(s) URL is used as given.
+
+        Endpoints pass paths they build and URLs the registry handed out (upload ``Location``, ``Link``).
+        """
+        if path_or_url.startswith("/"):
+            return self.url(path_or_url)
+        scheme = urlsplit(path_or_url).scheme.lower()
+        if scheme in ("http", "https"):
+            return path_or_url
+        raise ValueError(f"not a registry path (/v2/...) nor an http(s) URL: {redact_url(path_or_url)[:200]!r}")
+
     def _same_host(self, url: str) -> bool:
+        """Whether ``url`` is on the registry itself (same scheme, host and port): only there goes ``Authorization``."""
         parts = urlsplit(url)
         return parts.netloc.rsplit("@", 1)[-1].lower() == self.host.lower() and (
             parts.scheme == urlsplit(self.base_url).scheme
         )
 
     def _observe(self, resp: httpx.Response) -> None:
+        """Note the registry's ``Warning: 299`` texts (logged once each) and its rate-limit headers."""
         for value in resp.headers.get_list("warning"):
             if value.startswith("299") and value not in self.warnings:
                 self.warnings.append(value)
@@ -237,94 +242,106 @@ class HttpCore:
 
     async def _ensure_auth_known(self, scopes: tuple[str, ...]) -> None:
         """Learn the registry's challenge before sending a body that cannot be replayed."""
-        _, auth, _ = self._ensure()
-        if auth.known:
+        if self._ensure().auth.known:
             return
-        resp = await self._send_once("GET", self.url("/v2/"), {}, None, None, scopes)
+        resp = await self._send_handling_auth("GET", self.url("/v2/"), {}, None, None, scopes)
         await resp.aclose()
 
-    async def _send_once(self, method: str, url: str, headers: Mapping[str, str], body: Body,
-                         params: Any, scopes: tuple[str, ...]) -> httpx.Response:
-        """Send one request, following redirects and answering auth challenges (bounded)."""
-        client, auth, _ = self._ensure()
-        auth_rounds = 0
-        redirects = 0
-        current_scopes = scopes
-        while True:
-            req_headers = dict(headers)
-            sent_auth: str | None = None
-            if self._same_host(url):
-                sent_auth = await auth.authorization(current_scopes)
-                if sent_auth:
-                    req_headers["Authorization"] = sent_auth
-            content: Any = body() if callable(body) else body
-            request = client.build_request(method, url, headers=req_headers, content=content, params=params)
-            self.stats.count(method)
-            try:
-                resp = await client.send(request, stream=True)
-            except httpx.HTTPError:
-                if callable(body) and hasattr(content, "aclose"):
-                    await content.aclose()
-                raise
-            self._observe(resp)
-            if resp.status_code == 401 and self._same_host(url) and auth_rounds < 2:
-                retry_scopes = auth.on_unauthorized(resp, current_scopes, sent_auth)
-                if retry_scopes is not None:
-                    await resp.aclose()
-                    auth_rounds += 1
-                    current_scopes = retry_scopes
-                    continue
-            elif resp.status_code < 400 and sent_auth is None and self._same_host(url):
-                auth.learn_anonymous()
-            if resp.status_code in _REDIRECTS and "location" in resp.headers and redirects < _MAX_REDIRECTS:
-                location = join_location(str(resp.request.url), resp.headers["location"],
-                                         status=resp.status_code, method=method)
-                await resp.aclose()
-                redirects += 1
-                self.stats.redirects += 1
-                if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
-                    method, body = "GET", None
-                url, params = location, None
-                continue
-            return resp
+    async def _send(self, method: str, url: str, *, scopes: tuple[str, ...], headers: Mapping[str, str],
+                    body: Body, params: Any) -> httpx.Response:
+        """The retry step: send, and send again for as long and as often as :attr:`retry` says.
 
-    async def send(self, method: str, path_or_url: str, *, scopes: Iterable[str] = (),
-                   headers: Mapping[str, str] | None = None, body: Body = None,
-                   params: Any = None) -> httpx.Response:
-        """Send with retries; the response is returned unread (``stream``-mode) whatever its status.
-
-        The caller holds the concurrency limit (:meth:`request` and :meth:`stream` do).
+        The response is returned unread (``stream``-mode) whatever its status. The caller holds the
+        concurrency limit (:meth:`request` and :meth:`stream` do).
         """
-        url = path_or_url if "://" in path_or_url else self.url(path_or_url)
-        scope_t = tuple(scopes)
         if callable(body) or (body is not None and not isinstance(body, bytes)):
-            await self._ensure_auth_known(scope_t)
+            await self._ensure_auth_known(scopes)
+        replayable = body is None or isinstance(body, bytes)
         attempt = 0
         while True:
             try:
-                resp = await self._send_once(method, url, headers or {}, body, params, scope_t)
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                connect_only = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                replayable = body is None or isinstance(body, bytes)
-                if attempt < self.retry.retries and (connect_only or (method in _IDEMPOTENT and replayable)):
-                    await asyncio.sleep(self.retry.delay(attempt, None))
-                    attempt += 1
-                    self.stats.retries += 1
-                    continue
-                raise TransportError(
-                    f"{method} {redact_url(url)}: {type(exc).__name__}: {_short(exc)}"
-                ) from None
-            # A status retry replays the request: only where that cannot apply it twice.
-            safe = method in _IDEMPOTENT or resp.status_code in (429, 503)
-            if resp.status_code in self.retry.statuses and safe and attempt < self.retry.retries:
-                wait = parse_retry_after(resp.headers.get("retry-after"))
-                if wait is None or wait <= self.retry.max_retry_after:
-                    await resp.aclose()
-                    await asyncio.sleep(self.retry.delay(attempt, wait))
-                    attempt += 1
-                    self.stats.retries += 1
-                    continue
-            return resp
+                resp = await self._send_handling_auth(method, url, headers, body, params, scopes)
+            except RETRYABLE_ERRORS as exc:
+                wait = self.retry.wait(attempt, method, replayable=replayable, exc=exc)
+                if wait is None:
+                    raise TransportError(
+                        f"{method} {redact_url(url)}: {type(exc).__name__}: {_short(exc)}"
+                    ) from None
+            else:
+                wait = self.retry.wait(attempt, method, replayable=replayable, status=resp.status_code,
+                                       retry_after=parse_retry_after(resp.headers.get("retry-after")))
+                if wait is None:
+                    return resp
+                await resp.aclose()
+            await asyncio.sleep(wait)
+            attempt += 1
+            self.stats.retries += 1
+
+    async def _send_handling_auth(self, method: str, url: str, headers: Mapping[str, str], body: Body,
+                                  params: Any, scopes: tuple[str, ...]) -> httpx.Response:
+        """The auth step: send with the registry's ``Authorization`` and answer at most two 401 challenges.
+
+        A challenge (or a refused token) is learnt by the :class:`Authenticator`, which says which scopes
+        to try again with; the whole request, redirects included, is then sent again.
+        """
+        auth = self._ensure().auth
+        current = scopes
+        rounds = 0
+        while True:
+            authorization = await auth.authorization(current) if self._same_host(url) else None
+            resp = await self._send_handling_redirects(method, url, headers, body, params, authorization)
+            if resp.status_code != 401 or rounds == 2 or not self._same_host(str(resp.request.url)):
+                return resp
+            retry_scopes = auth.on_unauthorized(resp, current, authorization)
+            if retry_scopes is None:
+                return resp
+            await resp.aclose()
+            current = retry_scopes
+            rounds += 1
+
+    async def _send_handling_redirects(self, method: str, url: str, headers: Mapping[str, str], body: Body,
+                                       params: Any, authorization: str | None) -> httpx.Response:
+        """The redirect step: follow up to ten redirects, ``Location`` sent as given (signed URLs intact).
+
+        ``authorization`` goes only to the registry itself, never to the storage a blob redirects to.
+        """
+        for _ in range(_MAX_REDIRECTS):
+            resp = await self._send_single_request(method, url, headers, body, params,
+                                                   authorization if self._same_host(url) else None)
+            if resp.status_code not in _REDIRECTS or "location" not in resp.headers:
+                return resp
+            location = join_location(str(resp.request.url), resp.headers["location"],
+                                     status=resp.status_code, method=method)
+            await resp.aclose()
+            self.stats.redirects += 1
+            next_method = _redirect_method(resp.status_code, method)
+            if next_method != method:  # the body is not resent, nor the headers that describe it
+                body = None
+                headers = {k: v for k, v in headers.items() if k.lower() not in _BODY_HEADERS}
+            method, url, params = next_method, location, None
+        return await self._send_single_request(method, url, headers, body, params,
+                                               authorization if self._same_host(url) else None)
+
+    async def _send_single_request(self, method: str, url: str, headers: Mapping[str, str], body: Body,
+                                   params: Any, authorization: str | None) -> httpx.Response:
+        """One exchange on the wire, its body unread; counted, and its warnings and rate limit noted."""
+        bound = self._ensure()
+        req_headers = dict(headers)
+        if authorization:
+            req_headers["Authorization"] = authorization
+        content: Any = body() if callable(body) else body
+        request = bound.client.build_request(method, url, headers=req_headers, content=content, params=params)
+        self.stats.count(method)
+        try:
+            resp = await bound.client.send(request, stream=True)
+        except httpx.HTTPError:
+            if callable(body) and hasattr(content, "aclose"):
+                await content.aclose()
+            raise
+        self._observe(resp)
+        if resp.status_code < 400 and authorization is None and self._same_host(url):
+            bound.auth.learn_anonymous()
+        return resp
 
     async def request(self, method: str, path_or_url: str, *, scopes: Iterable[str] = (),
                       expect: Iterable[int] = (200,), headers: Mapping[str, str] | None = None,
@@ -333,8 +350,9 @@ class HttpCore:
 
         ``max_body`` bounds how much of a success body is read (a larger one raises ``SIZE_INVALID``).
         """
-        async with self._ensure()[2]:  # held until the body is read, so the connection goes back warm
-            resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, body=body, params=params)
+        async with self._ensure().limit:  # held until the body is read, so the connection goes back warm
+            resp = await self._send(method, self._target(path_or_url), scopes=tuple(scopes), headers=headers or {},
+                                    body=body, params=params)
             if resp.status_code not in tuple(expect):
                 await raise_for_status(resp, anonymous=self.anonymous)
             url = str(resp.request.url)
@@ -362,8 +380,9 @@ class HttpCore:
         The concurrency limit covers the exchange up to the headers only: a long body read must not hold
         a slot that a request of the same registry (a copy's upload, say) may be waiting for.
         """
-        async with self._ensure()[2]:
-            resp = await self.send(method, path_or_url, scopes=scopes, headers=headers, params=params)
+        async with self._ensure().limit:
+            resp = await self._send(method, self._target(path_or_url), scopes=tuple(scopes), headers=headers or {},
+                                    body=None, params=params)
         try:
             if resp.status_code not in tuple(expect):
                 await raise_for_status(resp, anonymous=self.anonymous)
@@ -389,60 +408,3 @@ def _short(exc: BaseException) -> str:
     return redact_url(text) if "://" in text else text[:300]
 
 
-async def raise_for_status(resp: httpx.Response, *, anonymous: bool = False) -> None:
-    """Read (a bounded part of) an error response and raise the matching :class:`RegistryError`."""
-    raw = b""
-    try:
-        async for chunk in resp.aiter_bytes():  # decoded: a gzipped error body keeps its codes
-            raw += chunk
-            if len(raw) > _ERROR_BODY_LIMIT:
-                raw = raw[:_ERROR_BODY_LIMIT]
-                break
-    except httpx.HTTPError:
-        pass
-    finally:
-        await resp.aclose()
-    raise error_from_response(resp.status_code, resp.request.method, str(resp.request.url), raw,
-                              dict(resp.headers), anonymous=anonymous)
-
-
-def error_from_response(status: int, method: str, url: str, raw: bytes,
-                        headers: Mapping[str, str], *, anonymous: bool = False) -> RegistryError:
-    """Build the error for a failed exchange, parsing an OCI error body when there is one.
-
-    A 401 with ``error="insufficient_scope"`` becomes a :class:`DeniedError` unless ``anonymous``.
-    """
-    errors: list[ErrorDetail] = []
-    text = raw.decode("utf-8", "replace")
-    try:
-        data = json.loads(text) if text.strip().startswith(("{", "[")) else None
-    except (ValueError, RecursionError):
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("errors"), list):
-        for item in data["errors"][:20]:
-            if isinstance(item, dict):
-                code = str(item.get("code") or "UNKNOWN")[:100]
-                message = str(item.get("message") or "")[:1000]
-                errors.append(ErrorDetail(code, message, item.get("detail")))
-    elif isinstance(data, dict) and ("error" in data or "message" in data):
-        errors.append(ErrorDetail(str(data.get("code") or data.get("error") or "UNKNOWN")[:100],
-                                  str(data.get("message") or data.get("error_description") or "")[:1000]))
-    cls = error_class_for(status)
-    if status == 401:
-        refused = [c for c in parse_www_authenticate(str(headers.get("www-authenticate") or headers.get(
-            "WWW-Authenticate") or "")) if c.error == "insufficient_scope"]
-        if refused:
-            # A token was sent and the registry wants more than it grants: with credentials that is a
-            # permission problem (DeniedError); without, the credentials are missing (UnauthorizedError).
-            needed = " ".join(normalize_scopes(refused[0].scopes)) or "a wider scope"
-            if anonymous:
-                errors.insert(0, ErrorDetail("UNAUTHORIZED", f"insufficient_scope: anonymous access is not granted "
-                                             f"{needed}; pass credentials"))
-            else:
-                cls = DeniedError
-                errors.insert(0, ErrorDetail("DENIED", f"insufficient_scope: the credentials are not granted {needed}"))
-    keep = {k.lower(): v for k, v in headers.items()
-            if k.lower() in ("retry-after", "www-authenticate", "docker-distribution-api-version",
-                             "ratelimit-limit", "ratelimit-remaining", "content-type")}
-    body = "" if errors else " ".join(text.split())[:500]
-    return cls(status, method, url, errors, body, keep)
