@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ocinb"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("types", ("ocinb.errors", "ocinb.reference", "ocinb.digest", "ocinb.media_types", "ocinb.models",
-               "ocinb.manifest", "ocinb.cache", "ocinb._display", "ocinb._sync")),
+               "ocinb.manifest", "ocinb.cache", "ocinb._display", "ocinb._redact", "ocinb._sync")),
     ("http core", ("ocinb._http",)),
     ("endpoints", ("ocinb.endpoints",)),
     ("operations", ("ocinb.ops",)),
