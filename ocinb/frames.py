@@ -283,7 +283,8 @@ async def layers_frame(client: AsyncClient, ref: str, platform: str | Platform |
     rows = layer_rows(manifest.as_manifest(), config)
     return _provenance(_frame(rows, LAYERS_COLUMNS), client, reference=ref, digest=str(manifest.digest),
                        index_digest=str(top.digest) if entry is not None else None,
-                       platform=_platform_str(entry.platform if entry else config.platform if config else None))
+                       platform=_platform_str((entry.platform if entry else None)
+                                              or (config.platform if config else None)))
 
 
 async def history_frame(client: AsyncClient, ref: str, platform: str | Platform | None = None) -> pd.DataFrame:
@@ -296,7 +297,8 @@ async def history_frame(client: AsyncClient, ref: str, platform: str | Platform 
     rows = history_rows(manifest.as_manifest(), config)
     return _provenance(_frame(rows, HISTORY_COLUMNS), client, reference=ref, digest=str(manifest.digest),
                        index_digest=str(top.digest) if entry is not None else None,
-                       platform=_platform_str(entry.platform if entry else config.platform if config else None))
+                       platform=_platform_str((entry.platform if entry else None)
+                                              or (config.platform if config else None)))
 
 
 def referrer_rows(nodes: Iterable[ReferrerNode]) -> list[dict[str, Any]]:

@@ -414,7 +414,7 @@ async def inspect_async(client: AsyncClient, ref: str, platform: str | Platform 
         image = manifest.parsed
         config = await _config_or_none(repo, image.config)
         view.image_digest = str(manifest.digest)
-        plat = entry.platform if entry is not None else (config.platform if config is not None else None)
+        plat = (entry.platform if entry is not None else None) or (config.platform if config is not None else None)
         view.platform = str(plat) if plat is not None else None
         view.layers = _frame(layer_rows(image, config), LAYERS_COLUMNS)
         view.history = _frame(history_rows(image, config), HISTORY_COLUMNS)
