@@ -488,3 +488,14 @@ def test_unusable_schema1_payload_is_a_manifest_error(case: str) -> None:
     }
     with pytest.raises(ManifestError, match="signed schema 1 manifest"):
         schema1_payload(bodies[case])
+
+
+def test_schema1_recognised_behind_a_generic_content_type() -> None:
+    """A registry or file server that says ``application/json``: the JSON's shape names schema 1, so the
+    manifest still meets the documented error rather than being read as an OCI manifest."""
+    signed = sign_schema1(PAYLOAD, KEY)
+    for body, want in ((signed, mt.DOCKER_SCHEMA1_SIGNED), (PAYLOAD, mt.DOCKER_SCHEMA1)):
+        m = ocinb.Manifest.from_bytes(body, "application/json; charset=utf-8")
+        assert m.media_type == want
+        with pytest.raises(ManifestError, match=NOT_SUPPORTED):
+            m.parsed  # noqa: B018 - parsing is the point
