@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lab system-deps browser-deps install lint bench fuzz clean
+.PHONY: test demo lab system-deps browser-deps test-deps install lint bench fuzz clean
 
 # Debian packages: the CNCF registry for everything, Chromium for the explorer's browser test.
 system-deps:
@@ -12,6 +12,10 @@ system-deps:
 
 browser-deps:
 	@bash scripts/system-deps.sh browser
+
+# skopeo: an independent resolver the tests compare ocinb's answers with.
+test-deps:
+	@bash scripts/system-deps.sh skopeo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +37,7 @@ lint: install
 	$(BIN)/ruff check ocinb tests bench
 	$(BIN)/mypy
 
-test: system-deps browser-deps install
+test: system-deps browser-deps test-deps install
 	$(BIN)/ruff check ocinb tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

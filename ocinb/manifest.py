@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,7 +13,7 @@ from . import media_types as mt
 from ._display import HtmlRepr
 from .digest import Digest
 from .errors import ManifestError
-from .models import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from .models import Descriptor, ImageIndex, ImageManifest, load_json_object, parse_manifest
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,7 @@ class Manifest(HtmlRepr):
                    repository: str | None = None, reference: str | None = None) -> Manifest:
         """Wrap bytes; the media type comes from the JSON when the caller's is missing or generic
         (``application/json``), and ``digest``, when given, is one the caller already computed."""
-        media_type = mt.strip_params(media_type or "")
-        if media_type in _GENERIC_TYPES:
-            media_type = _json_media_type(data) or mt.OCI_MANIFEST
+        media_type = manifest_media_type(data, media_type)
         return cls(data, media_type, digest or Digest.of(data), repository, reference)
 
     @classmethod
@@ -112,14 +112,80 @@ class Manifest(HtmlRepr):
 _GENERIC_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 
 
+def manifest_media_type(data: bytes, content_type: str | None) -> str:
+    """The media type of manifest bytes: the ``Content-Type`` (parameters dropped), else, when that is missing or
+    generic (``application/json``), what the JSON says or looks like (schema 1 included), else OCI manifest."""
+    media_type = mt.strip_params(content_type or "")
+    if media_type in _GENERIC_TYPES:
+        media_type = _json_media_type(data) or mt.OCI_MANIFEST
+    return media_type
+
+
 def _json_media_type(data: bytes) -> str | None:
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError):
         return None
-    value = doc.get("mediaType") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        return None
+    value = doc.get("mediaType")
     if isinstance(value, str):
         return value
-    if isinstance(doc, dict) and "manifests" in doc:
+    if "manifests" in doc:
         return mt.OCI_INDEX
+    if _is_one(doc.get("schemaVersion")):
+        return mt.DOCKER_SCHEMA1_SIGNED if "signatures" in doc else mt.DOCKER_SCHEMA1
     return None
+
+
+def _is_one(value: object) -> bool:
+    return type(value) is int and value == 1
+
+
+def _b64url(text: object, what: str) -> bytes:
+    """Decode JOSE base64url (padding optional), or raise :class:`ManifestError` naming ``what``."""
+    if not isinstance(text, str):
+        raise ManifestError(f"signed schema 1 manifest: {what} is not a string")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise ManifestError(f"signed schema 1 manifest: {what} is not base64url") from None
+
+
+def schema1_payload(data: bytes) -> bytes:
+    """The JWS payload of a signed Docker schema 1 manifest: the bytes its digest is computed over.
+
+    Docker's schema 1 specification defines the digest over the document without its ``signatures``: the
+    first ``formatLength`` bytes followed by ``formatTail``, both from each signature's "protected" header.
+    The signatures themselves are not checked: the registry signs with its own key (distribution re-signs
+    on every GET), so they prove nothing about the content; the digest does. Raises :class:`ManifestError`
+    when the document is not a usable signed schema 1 manifest, or when the payload is not the document less
+    its ``signatures`` (so bytes outside the digested payload can never change what the document says).
+    """
+    doc = load_json_object(data, "signed schema 1 manifest")
+    declared = doc.get("mediaType")
+    if not _is_one(doc.get("schemaVersion")) or (declared is not None and not mt.is_schema1(str(declared))):
+        raise ManifestError("signed schema 1 manifest: the document is not schema 1 (it needs schemaVersion 1 "
+                            "and no other mediaType)")
+    signatures = doc.get("signatures")
+    if not isinstance(signatures, list) or not signatures:
+        raise ManifestError("signed schema 1 manifest: no signatures, so no protected header to find the payload")
+    formats = set()
+    for i, signature in enumerate(signatures):
+        protected = signature.get("protected") if isinstance(signature, dict) else None
+        header = load_json_object(_b64url(protected, f"signature {i}'s protected header"),
+                                  f"signed schema 1 manifest: signature {i}'s protected header")
+        length = header.get("formatLength")
+        if type(length) is not int or not 0 <= length <= len(data):
+            raise ManifestError(f"signed schema 1 manifest: signature {i}'s formatLength is not a length within "
+                                f"the {len(data)}-byte document")
+        formats.add((length, _b64url(header.get("formatTail"), f"signature {i}'s formatTail")))
+    if len(formats) > 1:
+        raise ManifestError("signed schema 1 manifest: the signatures disagree on formatLength and formatTail")
+    ((length, tail),) = formats
+    payload = data[:length] + tail
+    content = load_json_object(payload, "signed schema 1 manifest payload")
+    if content != {key: value for key, value in doc.items() if key != "signatures"}:
+        raise ManifestError("signed schema 1 manifest: the payload its protected header describes is not the "
+                            "document without its signatures")
+    return payload

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install the Debian packages ocinb needs, when missing (needs root).
-# Groups: "registry" (the CNCF registry, Debian's docker-registry) and "browser" (Chromium, which
-# Playwright drives in the explorer's browser test; Playwright's own browser download is never used).
+# Groups: "registry" (the CNCF registry, Debian's docker-registry), "browser" (Chromium, which
+# Playwright drives in the explorer's browser test; Playwright's own browser download is never used)
+# and "skopeo" (the independent resolver some tests compare with).
 set -euo pipefail
 want=()
 for group in "${@:-registry}"; do
   case "$group" in
     registry) command -v docker-registry >/dev/null 2>&1 || want+=(docker-registry) ;;
     browser) [ -x /usr/bin/chromium ] || want+=(chromium) ;;
-    *) echo "unknown group: $group (registry, browser)" >&2; exit 2 ;;
+    skopeo) command -v skopeo >/dev/null 2>&1 || want+=(skopeo) ;;
+    *) echo "unknown group: $group (registry, browser, skopeo)" >&2; exit 2 ;;
   esac
 done
 if [ ${#want[@]} -eq 0 ]; then

@@ -13,7 +13,7 @@ from ..errors import (
     ManifestError,
     NotFoundError,
 )
-from ..manifest import Manifest
+from ..manifest import Manifest, manifest_media_type, schema1_payload
 from ..models import Descriptor, ImageIndex, ImageManifest
 from ..reference import fallback_tag, validate_tag
 from ._base import Endpoint
@@ -46,14 +46,18 @@ class Manifests(Endpoint):
 
     async def get(self, ref: str, *, accept: str = ACCEPT) -> Manifest:
         """end-3 GET. Keeps the raw bytes; verifies the digest (against ``ref`` when it is a digest,
-        and against ``Docker-Content-Digest`` when present)."""
+        and against ``Docker-Content-Digest`` when present).
+
+        A signed Docker schema 1 manifest is verified as its format defines its digest: over the JWS payload,
+        the document without its signatures (distribution re-signs it on every GET, so the body changes).
+        """
         ref = check_reference(ref)
         reply = await self.ctx.core.request(
             "GET", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.pull_scopes, headers={"Accept": accept},
             max_body=self.ctx.max_manifest_size,
         )
         data = reply.content
-        media_type = mt.strip_params(reply.headers.get("content-type", ""))
+        media_type = manifest_media_type(data, reply.headers.get("content-type"))
         expected = ref if is_digest(ref) else reply.headers.get("docker-content-digest")
         if expected:
             try:
@@ -63,8 +67,15 @@ class Manifests(Endpoint):
                     raise ManifestError(f"cannot verify manifest {ref}: {exc}") from None
                 actual = Digest.of(data)
                 expected = None
+            what = f"manifest {self.ctx.name}@{ref}"
+            if expected and actual != expected and media_type == mt.DOCKER_SCHEMA1_SIGNED:
+                try:
+                    actual = Digest.of(schema1_payload(data), actual.algorithm)
+                except ManifestError as exc:  # no payload to check: the bytes stay unverified
+                    raise DigestMismatchError(expected, str(actual), f"{what} ({exc})") from None
+                what += " (signed schema 1: the JWS payload)"
             if expected and actual != expected:
-                raise DigestMismatchError(expected, str(actual), f"manifest {self.ctx.name}@{ref}")
+                raise DigestMismatchError(expected, str(actual), what)
             digest = actual
         else:
             digest = Digest.of(data)

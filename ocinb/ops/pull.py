@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import media_types as mt
 from ..digest import Digest, Hasher, is_digest
 from ..endpoints.repository import RepositoryEndpoints
 from ..errors import ManifestError, PlatformNotFoundError
@@ -60,10 +61,19 @@ async def fetch_config(repo: RepositoryEndpoints, desc: Descriptor) -> ImageConf
     return parse_config(await config_bytes(repo, desc))
 
 
-def select_platform(index: ImageIndex, platform: str | Platform | None) -> Descriptor:
-    """The index entry to run: the requested platform, else the only one, else linux/amd64, else the first.
+def _candidates(index: ImageIndex) -> list[Descriptor]:
+    """The entries that may be run, in index order: those with a platform, and image manifests without one
+    (``platform`` is optional in the image-index spec); attestations never."""
+    return [d for d in index.manifests
+            if not d.is_attestation and (d.platform is not None or mt.is_manifest(d.media_type))]
 
-    Attestation entries (``unknown/unknown``) are never chosen.
+
+def select_platform(index: ImageIndex, platform: str | Platform | None) -> Descriptor:
+    """The index entry to run, by the platforms the index declares: the requested platform, else the only
+    candidate (an image entry without a platform counts), else linux/amd64, else the first.
+
+    Attestation entries (``unknown/unknown``) are never chosen. Entries without a platform are matched by
+    their config's platform in :func:`choose_entry`, which needs the registry.
     """
     runnable = index.platform_descriptors(include_attestations=False)
     if platform is not None:
@@ -71,11 +81,58 @@ def select_platform(index: ImageIndex, platform: str | Platform | None) -> Descr
         if found is None:
             raise PlatformNotFoundError(str(platform), [str(d.platform) for d in runnable if d.platform])
         return found
-    if not runnable:
+    candidates = _candidates(index)
+    if not candidates:
         raise ManifestError("the index lists no runnable platform")
-    if len(runnable) == 1:
-        return runnable[0]
-    return index.find("linux/amd64") or runnable[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    return index.find("linux/amd64") or candidates[0]
+
+
+async def _entry_config(repo: RepositoryEndpoints, desc: Descriptor) -> ImageConfig | None:
+    """The image config of an index entry; None when its config is not an image config (an artifact)."""
+    image = (await get_manifest(repo, desc.digest)).as_manifest()
+    try:
+        return await fetch_config(repo, image.config)
+    except ManifestError:
+        return None
+
+
+def _best_match(described: list[tuple[Descriptor, ImageConfig | None]], want: str | Platform
+                ) -> tuple[Descriptor, ImageConfig] | None:
+    """The first entry whose config's platform satisfies ``want``, one with exactly the requested variant first
+    (the preference of :meth:`ImageIndex.find`)."""
+    wanted = Platform.parse(want) if isinstance(want, str) else want
+    matching = [(d, c, c.platform) for d, c in described
+                if c is not None and c.platform is not None and c.platform.matches(wanted)]
+    exact = [m for m in matching if m[2].normalized()[2] == wanted.normalized()[2]]
+    best = exact or matching
+    return (best[0][0], best[0][1]) if best else None
+
+
+async def choose_entry(repo: RepositoryEndpoints, index: ImageIndex, platform: str | Platform | None
+                       ) -> tuple[Descriptor, ImageConfig | None]:
+    """The index entry to run and, when choosing needed it, its config.
+
+    As :func:`select_platform`, but an entry without a platform is described by its config's platform, as
+    ``platforms()`` shows it; those configs are fetched only when the declared platforms do not settle it.
+    """
+    candidates = _candidates(index)
+    undeclared = [d for d in candidates if d.platform is None]
+    want = platform if platform is not None else "linux/amd64" if len(candidates) > 1 else None
+    if not undeclared or want is None or index.find(want) is not None:
+        return select_platform(index, platform), None
+    configs = await asyncio.gather(*(_entry_config(repo, d) for d in undeclared))
+    described = list(zip(undeclared, configs, strict=True))
+    match = _best_match(described, want)
+    if match is not None:
+        return match
+    if platform is None:  # several candidates, none of them linux/amd64: the first, as select_platform
+        first = candidates[0]
+        return first, next((c for d, c in described if d is first), None)
+    offered = [str(d.platform) for d in index.platform_descriptors()]
+    offered += [str(c.platform) for _, c in described if c is not None and c.platform is not None]
+    raise PlatformNotFoundError(str(platform), offered)
 
 
 @dataclass
@@ -88,11 +145,14 @@ class ResolvedImage:
     manifest: Manifest
     entry: Descriptor | None = None
     config: ImageConfig | None = None
-    """The config, when resolving already had to fetch it (to check a single image's platform)."""
+    """The config, when resolving already had to fetch it (to check a single image's platform, or to match
+    an index entry without a platform)."""
 
     @property
     def platform(self) -> Platform | None:
-        return self.entry.platform if self.entry else None
+        """The entry's platform, else (an entry without one) its config's, when resolving fetched it."""
+        declared = self.entry.platform if self.entry else None
+        return declared or (self.config.platform if self.config is not None and self.entry else None)
 
     @property
     def image(self) -> ImageManifest:
@@ -119,9 +179,9 @@ async def resolve(repo: RepositoryEndpoints, ref: str, platform: str | Platform 
                 raise PlatformNotFoundError(str(platform), [str(have)],
                                             f"{repo.name}{'@' if is_digest(ref) else ':'}{ref}")
         return ResolvedImage(repo.name, ref, top, top, None, config)
-    entry = select_platform(top.as_index(), platform)
+    entry, config = await choose_entry(repo, top.as_index(), platform)
     child = await get_manifest(repo, entry.digest)
-    return ResolvedImage(repo.name, ref, top, child, entry)
+    return ResolvedImage(repo.name, ref, top, child, entry, config)
 
 
 def _file_matches(path: Path, digest: str) -> bool:
