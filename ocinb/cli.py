@@ -288,14 +288,13 @@ async def _run_push(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Start a LocalRegistry (installing Debian's docker-registry when root), seed it, print a summary."""
+    """Start a LocalRegistry, seed it, print a summary."""
     import atexit
 
     from .demo import seed
     from .testing import LocalRegistry
 
-    can_install = hasattr(os, "geteuid") and os.geteuid() == 0
-    registry = LocalRegistry(port=args.port, storage_dir=args.storage, install=can_install, detach=args.keep)
+    registry = LocalRegistry(port=args.port, storage_dir=args.storage, detach=args.keep)
     registry.start()
     try:
         info = seed(registry.address)

@@ -129,6 +129,15 @@ def normalize_registry(host: str) -> str:
     return DOCKER_HUB if host.lower() in DOCKER_HUB_ALIASES else host
 
 
+def parse_registry(text: str) -> str:
+    """A registry host as a person types it: surrounding blanks, an ``http(s)://`` scheme and trailing
+    slashes tolerated, then validated (:class:`InvalidReferenceError`) and Docker Hub named ``docker.io``."""
+    if not isinstance(text, str):
+        raise InvalidReferenceError("invalid registry: registry must be a string")
+    host = text.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    return normalize_registry(validate_registry(host))
+
+
 def is_local_host(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1, with or without a port (these default to plain HTTP)."""
     if not host:
