@@ -1,4 +1,4 @@
-"""The ``ocinb`` command: the notebook layer's tables in a terminal, blob pull/push, and a seeded demo registry.
+"""The ``ocinb`` command: the notebook layer's tables in a terminal, image pull and copy, blob get/put, a demo.
 
 Exit codes: 0 success, 1 registry, network or verification error, 2 bad usage (invalid references
 included). Errors are one line on stderr; ``--debug`` adds the traceback. Heavy modules (pandas,
@@ -13,12 +13,13 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .client import AsyncClient
+    from .client import AsyncClient, AsyncRepository
     from .reference import Reference
 
 FORMATS = ("table", "csv", "json")
@@ -51,16 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ocinb`` (also used by the docs and the tests)."""
     parser = argparse.ArgumentParser(
         prog="ocinb",
-        description="Look into OCI registries: tags, platforms, layers, history, referrers, sizes.",
+        description="Look into OCI registries: tags, platforms, layers, history, referrers, sizes; pull and copy "
+                    "images, get and put blobs.",
         epilog="References are full, e.g. 127.0.0.1:5000/demo/app:1.0 or ghcr.io/org/app@sha256:…; "
                "exit codes: 0 ok, 1 registry or network error, 2 bad usage.",
     )
     _add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(name: str, help_text: str, within: Any = sub, key: str | None = None) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = within.add_parser(name, help=help_text, description=help_text)
         _add_common(p, top=False)
+        p.set_defaults(key=key or name)
         return p
 
     p = add("tags", "list the tags of a repository")
@@ -85,11 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sizes", "the size audit of a repository: tag × platform, unique and shared bytes")
     p.add_argument("ref", metavar="REPO_REF")
     p.add_argument("--tags", nargs="+", metavar="TAG", help="only these tags (default: all)")
-    p = add("pull", "download one blob to a file (digest verified)")
+    p = add("pull", "pull an image: resolve the platform, fetch the config; with -o also download the layers "
+                    "(verified) and write manifest.json and config.json")
+    p.add_argument("ref", metavar="REF", help="image, e.g. 127.0.0.1:5000/demo/app:1.0 (blobs: ocinb blob get)")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image (default: the only one, "
+                                                         "else linux/amd64)")
+    p.add_argument("-o", "--output", metavar="DIR", help="directory to write the image into (created if missing)")
+    p = add("push", "(blobs moved to `ocinb blob put`; pushing images is not available from the command line)")
+    p.add_argument("ref", metavar="REPO_REF")
+    p.add_argument("file", metavar="FILE")
+    p = add("copy", "copy an image (index, manifests, blobs) to another repository or registry, like crane copy")
+    p.add_argument("src", metavar="SRC", help="source image, e.g. 127.0.0.1:5000/demo/app:1.0")
+    p.add_argument("dst", metavar="DST", help="destination; without a tag it takes the source's tag")
+    p.add_argument("--platform", "-p", metavar="P", action="append", dest="platforms",
+                   help="copy only this platform of an index (repeatable; the index is filtered)")
+    p.add_argument("--referrers", action="store_true", help="also copy signatures, SBOMs and attestations")
+    blob = sub.add_parser("blob", help="download or upload one blob", description="download or upload one blob")
+    blob_sub = blob.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = add("get", "download one blob to a file (digest verified; nothing left behind on failure)", blob_sub,
+            "blob get")
     p.add_argument("ref", metavar="REPO_REF@DIGEST")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
-    p = add("push", "upload a file as a blob and print its digest")
-    p.add_argument("ref", metavar="REPO_REF")
+    p = add("put", "upload a file as a blob and print its digest", blob_sub, "blob put")
+    p.add_argument("ref", metavar="REPO_REF", help="repository; REPO@DIGEST checks the file against DIGEST")
     p.add_argument("file", metavar="FILE")
     p = add("demo", "start a local registry, seed it with demo images and print a summary")
     p.add_argument("--keep", action="store_true",
@@ -197,105 +218,193 @@ def _repository_only(ref: Reference, what: str) -> None:
         raise UsageError(f"{what} takes a repository without tag or digest, got {ref}")
 
 
-async def _run_frame(args: argparse.Namespace, out: TextIO) -> int:
-    """The table subcommands: build the DataFrame with the same helpers notebooks use, write it."""
-    if args.command == "catalog":
-        from .errors import InvalidReferenceError
-        from .reference import parse_registry
+def _progress() -> bool:
+    """Progress bars on a terminal only, never in pipelines and logs."""
+    return sys.stderr.isatty()
 
-        try:
-            registry = parse_registry(args.target)
-        except InvalidReferenceError as exc:
-            raise UsageError(str(exc)) from None
-        ref = None
-    else:
-        ref = parse_ref(args.ref, args)
-        registry = ref.registry
-    client = _client(registry, args)
-    try:
-        if args.command == "catalog":
-            df = await client.catalog_frame()
-        else:
-            assert ref is not None
-            progress = sys.stderr.isatty()  # no bar in pipelines and logs
-            if args.command == "tags":
-                _repository_only(ref, "tags")
-                df = await client.tags(ref.repository, resolve=args.resolve, progress=progress)
-            elif args.command == "sizes":
-                _repository_only(ref, "sizes")
-                df = await client.sizes(ref.repository, args.tags, progress=progress)
-            elif args.command == "platforms":
-                df = await client.platforms(_ident(ref), progress=progress)
-            elif args.command == "layers":
-                df = await client.layers(_ident(ref), _platform(args.platform))
-            elif args.command == "history":
-                df = await client.history(_ident(ref), _platform(args.platform))
-            else:
-                df = await client.referrers(_ident(ref), recursive=args.recursive)
-    finally:
-        await client.aclose()
+
+def _written(df: pd.DataFrame, args: argparse.Namespace, out: TextIO) -> int:
     write_frame(df, args.format, out)
     return 0
 
 
-def plain_text(view: Any) -> str:
-    """The terminal rendering of an inspect view: its ``to_text()`` if it has one, else its ``repr``."""
-    to_text = getattr(view, "to_text", None)
-    if callable(to_text):
-        return str(to_text())
-    return repr(view)
+async def _tags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    _repository_only(ref, "tags")
+    async with _client(ref.registry, args) as client:
+        df = await client.tags(ref.repository, resolve=args.resolve, progress=_progress())
+    return _written(df, args, out)
 
 
-async def _run_inspect(args: argparse.Namespace, out: TextIO) -> int:
+async def _sizes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    _repository_only(ref, "sizes")
+    async with _client(ref.registry, args) as client:
+        df = await client.sizes(ref.repository, args.tags, progress=_progress())
+    return _written(df, args, out)
+
+
+async def _platforms(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.platforms(_ident(ref), progress=_progress())
+    return _written(df, args, out)
+
+
+async def _layers(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.layers(_ident(ref), _platform(args.platform))
+    return _written(df, args, out)
+
+
+async def _history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.history(_ident(ref), _platform(args.platform))
+    return _written(df, args, out)
+
+
+async def _referrers(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.referrers(_ident(ref), recursive=args.recursive)
+    return _written(df, args, out)
+
+
+async def _catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .reference import parse_registry
+
+    async with _client(parse_registry(args.target), args) as client:
+        df = await client.catalog_frame()
+    return _written(df, args, out)
+
+
+async def _inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format != "table":
         raise UsageError("inspect prints a text summary; for csv or json use platforms, layers or history")
     ref = parse_ref(args.ref, args)
-    client = _client(ref.registry, args)
-    try:
+    async with _client(ref.registry, args) as client:
         view = await client.inspect(_ident(ref), _platform(args.platform))
-    finally:
-        await client.aclose()
-    out.write(plain_text(view).rstrip("\n") + "\n")
+    out.write(repr(view).rstrip("\n") + "\n")
     return 0
 
 
-async def _run_pull(args: argparse.Namespace, out: TextIO) -> int:
+PULL_COLUMNS = {"kind": "str", "digest": "str", "media_type": "str", "size": "int64", "path": "str"}
+"""What ``ocinb pull`` prints: one row per document and blob of the image, with the file written (if any)."""
+
+
+async def _is_manifest(repo: AsyncRepository, digest: str) -> bool:
+    """Whether the blob ``digest`` holds a manifest, judged by its content: distribution answers a manifest
+    request for another blob's digest with 500, which the client would retry for seconds."""
+    from .errors import ManifestError
+    from .manifest import Manifest
+
+    size = (await repo.blobs.head(digest)).size
+    if size > repo.client.max_manifest_size:
+        return False
+    try:
+        parsed = Manifest.from_bytes(await repo.blobs.get(digest, size=size)).parsed
+    except (ManifestError, ValueError):
+        return False
+    return parsed is not None
+
+
+async def _pull(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Pull an image as ``client.pull`` does; refuse (exit 2) the blob forms ``ocinb pull`` used to take."""
+    import pandas as pd
+
+    ref = parse_ref(args.ref, args)
+    dest = Path(args.output) if args.output else None
+    if dest is not None and dest.exists() and not dest.is_dir():
+        raise UsageError(f"-o {args.output} is a file: ocinb pull now pulls an image into a directory; "
+                         f"to download one blob use `ocinb blob get REPO@DIGEST -o FILE`")
+    async with _client(ref.registry, args) as client:
+        repo = client.repo(ref.repository)
+        if ref.digest and await repo.blobs.exists(ref.digest) and not await _is_manifest(repo, ref.digest):
+            raise UsageError(f"{ref.digest} is a blob, not an image: blobs are now downloaded with "
+                             f"`ocinb blob get {args.ref} -o FILE`")
+        pulled = await repo.pull(ref.identifier, platform=_platform(args.platform), layers=dest is not None,
+                                 dest=dest)
+    resolved = pulled.resolved
+    image = pulled.manifest
+    rows: list[dict[str, Any]] = []
+    if resolved.top.digest != resolved.manifest.digest:
+        rows.append({"kind": "index", "digest": str(resolved.top.digest), "media_type": resolved.top.media_type,
+                     "size": resolved.top.size, "path": ""})
+    documents = {"manifest": "", "config": ""}
+    if dest is not None:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, data in (("manifest", resolved.manifest.data), ("config", pulled.config_bytes)):
+            path = dest / f"{name}.json"
+            path.write_bytes(data)
+            documents[name] = str(path)
+    rows.append({"kind": "manifest", "digest": str(resolved.manifest.digest),
+                 "media_type": resolved.manifest.media_type, "size": resolved.manifest.size,
+                 "path": documents["manifest"]})
+    rows.append({"kind": "config", "digest": image.config.digest, "media_type": image.config.media_type,
+                 "size": image.config.size, "path": documents["config"]})
+    paths = [str(p) for p in pulled.layer_paths] or [""] * len(image.layers)
+    rows += [{"kind": "layer", "digest": layer.digest, "media_type": layer.media_type, "size": layer.size,
+              "path": path} for layer, path in zip(image.layers, paths, strict=True)]
+    return _written(pd.DataFrame(rows, columns=list(PULL_COLUMNS)).astype(PULL_COLUMNS), args, out)
+
+
+async def _push(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The old blob upload: refused (exit 2) with the new command, so no script silently changes meaning."""
+    raise UsageError(f"uploading a file as a blob is now `ocinb blob put {args.ref} {args.file}` "
+                     f"(ocinb push of images is not available from the command line)")
+
+
+async def _copy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Copy SRC to DST with one client per side (blobs are mounted when both are on one registry)."""
+    import pandas as pd
+
+    src, dst = parse_ref(args.src, args), parse_ref(args.dst, args)
+    if args.username and src.registry != dst.registry:
+        raise UsageError("--username would send one password to two registries; for a copy between "
+                         "registries credentials come from $OCINB_USERNAME/$OCINB_PASSWORD or Docker's config.json")
+    platforms = [_platform(p) for p in args.platforms] if args.platforms else None
+    dst_ref = str(dst) if dst.tag or dst.digest else dst.name  # no tag: the source's tag
+    async with _client(src.registry, args) as src_client, _client(dst.registry, args) as dst_client:
+        report = await src_client.copy(str(src), dst_ref, dst_client=dst_client, platforms=platforms,
+                                       referrers=args.referrers)
+    row = {"source": str(src), "destination": dst_ref, "digest": report.digest, "manifests": report.manifests,
+           "mounted": report.mounted, "streamed": report.streamed, "skipped": report.skipped,
+           "referrers": report.referrers, "bytes_streamed": report.bytes_streamed}
+    return _written(pd.DataFrame([row]), args, out)
+
+
+async def _blob_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ref = parse_ref(args.ref, args)
     if not ref.digest:
-        raise UsageError(f"pull needs a blob digest: REPO_REF@sha256:…, got {args.ref}")
-    client = _client(ref.registry, args)
-    try:
+        raise UsageError(f"blob get needs a blob digest: REPO_REF@sha256:…, got {args.ref}")
+    async with _client(ref.registry, args) as client:
         path = await client.repo(ref.repository).blobs.download(ref.digest, args.output)
-    finally:
-        await client.aclose()
     out.write(f"{ref.digest} {path.stat().st_size} {path}\n")
     return 0
 
 
-async def _run_push(args: argparse.Namespace, out: TextIO) -> int:
+async def _blob_put(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ref = parse_ref(args.ref, args)
     if ref.tag:
-        raise UsageError(f"push uploads a blob to a repository; drop the tag from {args.ref}")
+        raise UsageError(f"blob put uploads a blob to a repository; drop the tag from {args.ref}")
     if not os.path.isfile(args.file):
         raise UsageError(f"no such file: {args.file}")
-    client = _client(ref.registry, args)
-    try:
+    async with _client(ref.registry, args) as client:
         desc = await client.repo(ref.repository).blobs.upload(args.file, ref.digest)
-    finally:
-        await client.aclose()
     out.write(f"{desc.digest}\n")
     return 0
 
 
-def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Start a LocalRegistry (installing Debian's docker-registry when root), seed it, print a summary."""
+async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Start a LocalRegistry, seed it, print a summary (or, with --keep, the lines to reach it)."""
     import atexit
 
     from .demo import seed
     from .testing import LocalRegistry
 
-    can_install = hasattr(os, "geteuid") and os.geteuid() == 0
-    registry = LocalRegistry(port=args.port, storage_dir=args.storage, install=can_install, detach=args.keep)
+    registry = LocalRegistry(port=args.port, storage_dir=args.storage, detach=args.keep)
     registry.start()
     try:
         info = seed(registry.address)
@@ -310,9 +419,9 @@ def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"registry left running at {registry.url} (pid {registry.pid}); stop it with: "
                       f"kill {registry.pid}\n")
             return 0
-        _run(_run_frame, _with(args, command="platforms", ref=info.reference()), out)
+        await _platforms(_with(args, ref=info.reference()), out, err)
         out.write("\n")
-        _run(_run_frame, _with(args, command="sizes", ref=f"{info.registry}/demo/app", tags=None), out)
+        await _sizes(_with(args, ref=f"{info.registry}/demo/app", tags=None), out, err)
     finally:
         if not args.keep:
             registry.stop()
@@ -323,9 +432,14 @@ def _with(args: argparse.Namespace, **changes: Any) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), **changes})
 
 
-def _run(fn: Callable[[argparse.Namespace, TextIO], Coroutine[Any, Any, int]], args: argparse.Namespace,
-         out: TextIO) -> int:
-    return asyncio.run(fn(args, out))
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], Coroutine[Any, Any, int]]
+
+COMMANDS: dict[str, Handler] = {
+    "tags": _tags, "platforms": _platforms, "layers": _layers, "history": _history, "referrers": _referrers,
+    "catalog": _catalog, "inspect": _inspect, "sizes": _sizes, "pull": _pull, "push": _push, "copy": _copy,
+    "blob get": _blob_get, "blob put": _blob_put, "demo": _demo,
+}
+"""Each subcommand's handler, by its name as typed (``blob get`` for nested ones)."""
 
 
 def describe_error(exc: BaseException) -> str:
@@ -347,13 +461,6 @@ def describe_error(exc: BaseException) -> str:
     return " ".join(line.split())
 
 
-_HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], Coroutine[Any, Any, int]]] = {
-    "tags": _run_frame, "platforms": _run_frame, "layers": _run_frame, "history": _run_frame,
-    "referrers": _run_frame, "catalog": _run_frame, "sizes": _run_frame,
-    "inspect": _run_inspect, "pull": _run_pull, "push": _run_push,
-}
-
-
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> int:
     """Run ``ocinb`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
@@ -366,13 +473,11 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> i
         from .errors import InvalidReferenceError, OcinbError
 
         args.password = _password(args, stdin or sys.stdin)
-        if args.command == "demo":
-            return _run_demo(args, out, err)
-        return _run(_HANDLERS[args.command], args, out)
+        return asyncio.run(COMMANDS[args.key](args, out, err))
     except (UsageError, InvalidReferenceError) as exc:
         if args.debug:
             traceback.print_exc(file=err)
-        err.write(f"ocinb {args.command}: error: {describe_error(exc)}\n")
+        err.write(f"ocinb {args.key}: error: {describe_error(exc)}\n")
         return 2
     except (OcinbError, RuntimeError, OSError) as exc:
         if args.debug:

@@ -130,8 +130,10 @@ def normalize_registry(host: str) -> str:
 
 
 def parse_registry(text: str) -> str:
-    """A registry host as a person types it (``https://`` and a trailing ``/`` tolerated), validated, with
-    Docker Hub named ``docker.io``."""
+    """A registry host as a person types it: surrounding blanks, an ``http(s)://`` scheme and trailing
+    slashes tolerated, then validated (:class:`InvalidReferenceError`) and Docker Hub named ``docker.io``."""
+    if not isinstance(text, str):
+        raise InvalidReferenceError("invalid registry: registry must be a string")
     host = text.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
     return normalize_registry(validate_registry(host))
 

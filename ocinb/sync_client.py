@@ -56,3 +56,12 @@ class Client(Facade):
 
 register_wrapper(AsyncRepository, Repository)
 register_namespace(Endpoint)
+
+
+def as_async(client: Client | AsyncClient) -> AsyncClient:
+    """The :class:`AsyncClient` behind ``client``: itself, or a :class:`Client`'s ``aio`` (for code serving both)."""
+    if isinstance(client, Client):
+        return client.aio
+    if isinstance(client, AsyncClient):
+        return client
+    raise TypeError(f"expected an ocinb Client or AsyncClient, got {type(client).__name__}")

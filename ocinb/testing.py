@@ -35,9 +35,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _INSTALL_HINT = (
-    "install it with `apt-get install docker-registry` (Debian/Ubuntu) or run "
-    "`docker run -d -p 5000:5000 registry:2` and point your tests at localhost:5000; "
-    "set OCINB_REGISTRY_BIN to use a binary elsewhere"
+    "install Debian's docker-registry package: `scripts/system-deps.sh registry` from an ocinb checkout "
+    "(as root), or `apt-get install docker-registry`; or run `docker run -d -p 5000:5000 registry:2` and point "
+    "your tests at localhost:5000; set OCINB_REGISTRY_BIN to use a binary elsewhere"
 )
 
 # Apache combined log format, as written by the registry's access log (gorilla/handlers).
@@ -107,23 +107,6 @@ def find_registry_binary() -> str:
     raise RuntimeError(f"The CNCF distribution registry binary was not found; {_INSTALL_HINT}")
 
 
-def _install_registry() -> None:
-    """Install Debian's docker-registry package with apt-get (root only)."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        raise RuntimeError(f"Cannot install the registry without root; {_INSTALL_HINT}")
-    if shutil.which("apt-get") is None:
-        raise RuntimeError(f"apt-get is not available; {_INSTALL_HINT}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "docker-registry"]
-    logger.info("Installing docker-registry with apt-get")
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"apt-get install docker-registry failed: {result.stderr[-2000:]}")
-
-
 def _die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking Linux to SIGTERM the child when its parent dies (a killed test run leaves
     no registry behind); ``None`` where ``prctl`` is not available."""
@@ -184,7 +167,6 @@ class LocalRegistry:
         htpasswd: dict[str, str] | None = None,
         token_auth: TokenAuthSettings | None = None,
         binary: str | None = None,
-        install: bool = False,
         extra_config: dict[str, Any] | None = None,
         log_path: Path | None = None,
         detach: bool = False,
@@ -201,7 +183,6 @@ class LocalRegistry:
         self.htpasswd = dict(htpasswd) if htpasswd is not None else None
         self.token_auth = token_auth
         self._binary = binary
-        self._install = install
         self.detach = detach
         self.extra_config = extra_config or {}
         self._log_arg = Path(log_path) if log_path is not None else None
@@ -292,12 +273,6 @@ class LocalRegistry:
             if found is None:
                 raise RuntimeError(f"registry binary {self._binary!r} is not executable; {_INSTALL_HINT}")
             return found
-        try:
-            return find_registry_binary()
-        except RuntimeError:
-            if not self._install:
-                raise
-        _install_registry()
         return find_registry_binary()
 
     def start(self) -> LocalRegistry:

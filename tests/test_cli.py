@@ -168,41 +168,171 @@ def test_inspect_plain_text(demo: DemoInfo, capsys: pytest.CaptureFixture[str]) 
     assert "<" not in out  # plain text, not HTML
 
 
-def test_push_then_pull_blob(demo: DemoInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                             repo_name: str) -> None:
+def _sha256_file(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _raw_manifest(registry: str, repository: str, ref: str) -> tuple[bytes, dict[str, object]]:
+    """The manifest as the registry serves it, fetched with plain httpx (independent of ocinb)."""
+    accept = ", ".join(["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                        "application/vnd.docker.distribution.manifest.list.v2+json",
+                        "application/vnd.docker.distribution.manifest.v2+json"])
+    with httpx.Client(trust_env=False) as http:
+        reply = http.get(f"http://{registry}/v2/{repository}/manifests/{ref}", headers={"Accept": accept})
+    reply.raise_for_status()
+    return reply.content, reply.json()
+
+
+def test_blob_put_then_get(demo: DemoInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                           repo_name: str) -> None:
     data = os.urandom(300_000)
     src = tmp_path / "in.bin"
     src.write_bytes(data)
-    code, out, err = run(capsys, "push", f"{demo.registry}/{repo_name}", str(src))
+    code, out, err = run(capsys, "blob", "put", f"{demo.registry}/{repo_name}", str(src))
     assert code == 0, err
     digest = out.strip()
     assert digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    with httpx.Client(trust_env=False) as http:  # the registry has it, byte for byte
+        assert http.get(f"http://{demo.registry}/v2/{repo_name}/blobs/{digest}").content == data
     dest = tmp_path / "out" / "blob.bin"
-    code, out, err = run(capsys, "pull", f"{demo.registry}/{repo_name}@{digest}", "-o", str(dest))
+    code, out, err = run(capsys, "blob", "get", f"{demo.registry}/{repo_name}@{digest}", "-o", str(dest))
     assert code == 0, err
     assert dest.read_bytes() == data
-    assert digest in out
+    assert out.split() == [digest, str(len(data)), str(dest)]
+    wrong = "sha256:" + "0" * 64
+    code, _, err = run(capsys, "blob", "put", f"{demo.registry}/{repo_name}@{wrong}", str(src))
+    assert code == 1 and "DIGEST_INVALID" in one_error_line(err)  # the registry refuses the wrong digest
 
 
-def test_pull_verifies_and_leaves_nothing(demo: DemoInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                          repo_name: str) -> None:
+def test_blob_get_verifies_and_leaves_nothing(demo: DemoInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                              repo_name: str) -> None:
     """A FaultProxy flips a byte of the blob in transit: the real registry cannot corrupt content itself."""
     data = os.urandom(50_000)
     src = tmp_path / "in.bin"
     src.write_bytes(data)
-    assert run(capsys, "push", f"{demo.registry}/{repo_name}", str(src))[0] == 0
+    assert run(capsys, "blob", "put", f"{demo.registry}/{repo_name}", str(src))[0] == 0
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     proxy = FaultProxy(f"http://{demo.registry}")
     try:
         proxy.flip_byte(1000, match=lambda method, path: method == "GET" and "/blobs/" in path, times=20)
         dest = tmp_path / "out.bin"
-        code, _, err = run(capsys, "pull", f"127.0.0.1:{proxy.port}/{repo_name}@{digest}", "-o", str(dest))
+        code, _, err = run(capsys, "blob", "get", f"127.0.0.1:{proxy.port}/{repo_name}@{digest}", "-o", str(dest))
     finally:
         proxy.stop()
     assert code == 1
     line = one_error_line(err)
     assert line.startswith("error: ") and "digest mismatch" in line
     assert list(tmp_path.iterdir()) == [src]
+
+
+def test_pull_an_image_writes_verified_layers(demo: DemoInfo, capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    raw_index, index = _raw_manifest(demo.registry, "demo/app", "1.0")
+    entry, = [m for m in index["manifests"]  # type: ignore[union-attr]
+              if m["platform"]["architecture"] == "arm64" and m["platform"]["os"] == "linux"]
+    raw_image, image = _raw_manifest(demo.registry, "demo/app", entry["digest"])
+    out_dir = tmp_path / "app"
+    code, out, err = run(capsys, "pull", demo.reference("demo/app:1.0"), "-p", "linux/arm64", "-o", str(out_dir),
+                         "-f", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["kind"] for r in rows] == ["index", "manifest", "config"] + ["layer"] * len(image["layers"])
+    assert rows[0]["digest"] == "sha256:" + hashlib.sha256(raw_index).hexdigest()
+    assert rows[1]["digest"] == entry["digest"] == "sha256:" + hashlib.sha256(raw_image).hexdigest()
+    assert rows[2]["digest"] == image["config"]["digest"]  # type: ignore[index]
+    assert [r["digest"] for r in rows[3:]] == [layer["digest"] for layer in image["layers"]]  # type: ignore[union-attr]
+    for row in rows[1:]:  # every file written hashes to its digest and has the descriptor's size
+        path = Path(row["path"])
+        assert path.parent == out_dir
+        assert _sha256_file(path) == row["digest"] and path.stat().st_size == row["size"]
+    assert rows[0]["path"] == ""
+    assert Path(rows[1]["path"]).read_bytes() == raw_image
+    code, out, err = run(capsys, "pull", f"{demo.registry}/demo/tools:3.19")  # no -o: nothing written
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["kind", "digest", "media_type", "size", "path"]
+    assert [line.split()[0] for line in lines[1:3]] == ["manifest", "config"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app"]
+
+
+def test_pull_image_layers_are_verified(demo: DemoInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A FaultProxy corrupts layer bytes in transit (the real registry cannot): exit 1, no bad layer kept."""
+    proxy = FaultProxy(f"http://{demo.registry}")
+    try:
+        proxy.flip_byte(100, match=lambda method, path: method == "GET" and "/blobs/" in path, times=1000)
+        code, out, err = run(capsys, "pull", f"127.0.0.1:{proxy.port}/demo/tools:3.19", "-o", str(tmp_path / "t"))
+    finally:
+        proxy.stop()
+    assert code == 1 and out == ""
+    assert "mismatch" in one_error_line(err)
+    kept = list((tmp_path / "t").iterdir()) if (tmp_path / "t").exists() else []
+    assert all(_sha256_file(p) == p.name.replace("-", ":", 1) for p in kept)
+
+
+def test_old_blob_forms_exit_2_naming_the_new_command(demo: DemoInfo, capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path, repo_name: str) -> None:
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"a blob, not an image")
+    assert run(capsys, "blob", "put", f"{demo.registry}/{repo_name}", str(src))[0] == 0
+    digest = "sha256:" + hashlib.sha256(src.read_bytes()).hexdigest()
+    blob_ref = f"{demo.registry}/{repo_name}@{digest}"
+    code, out, err = run(capsys, "pull", blob_ref, "-o", str(tmp_path / "blob.bin"))
+    assert code == 2 and out == ""
+    line = one_error_line(err)
+    assert line.startswith("ocinb pull: error: ") and f"ocinb blob get {blob_ref} -o FILE" in line
+    code, out, err = run(capsys, "pull", demo.reference("demo/app:1.0"), "-o", str(src))  # -o FILE: the old form
+    assert code == 2 and out == ""
+    assert "ocinb blob get" in one_error_line(err)
+    code, out, err = run(capsys, "push", f"{demo.registry}/{repo_name}", str(src))
+    assert code == 2 and out == ""
+    line = one_error_line(err)
+    assert line.startswith("ocinb push: error: ") and f"ocinb blob put {demo.registry}/{repo_name}" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]
+    assert src.read_bytes() == b"a blob, not an image"
+
+
+def _skopeo_raw(address: str, ref: str) -> bytes:
+    """The manifest at ``ref`` as skopeo (an independent client) reads it."""
+    proc = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{address}/{ref}"],
+                          capture_output=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed (apt-get install skopeo)")
+def test_copy_between_two_registries(demo: DemoInfo, registry2: LocalRegistry, capsys: pytest.CaptureFixture[str],
+                                     repo_name: str) -> None:
+    dst = f"{registry2.address}/{repo_name}"
+    code, out, err = run(capsys, "copy", demo.reference("demo/app:2.0"), dst, "--referrers", "-f", "json")
+    assert code == 0, err
+    report, = json.loads(out)
+    src_digest = demo.digests["demo/app:2.0"]
+    assert report["digest"] == src_digest and report["destination"] == dst
+    assert report["streamed"] > 0 and report["mounted"] == 0 and report["referrers"] == 3
+    raw = _skopeo_raw(registry2.address, f"{repo_name}:2.0")  # no tag given: the source's
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == src_digest
+    for entry in json.loads(raw)["manifests"]:
+        child = _skopeo_raw(registry2.address, f"{repo_name}@{entry['digest']}")
+        assert "sha256:" + hashlib.sha256(child).hexdigest() == entry["digest"]
+    with httpx.Client(trust_env=False) as http:
+        tags = http.get(f"http://{registry2.address}/v2/{repo_name}/tags/list").json()["tags"]
+    assert "sha256-" + src_digest.removeprefix("sha256:") in tags  # 2.8 has no referrers API: the fallback tag
+    code, out, err = run(capsys, "copy", demo.reference("demo/app:2.0"), f"{dst}:arm", "-p", "linux/arm64",
+                         "-p", "linux/arm/v7")
+    assert code == 0, err
+    filtered = json.loads(_skopeo_raw(registry2.address, f"{repo_name}:arm"))
+    assert sorted(m["platform"]["architecture"] for m in filtered["manifests"]) == ["arm", "arm64"]
+    assert out.splitlines()[0].split()[:3] == ["source", "destination", "digest"]
+
+
+def test_copy_within_one_registry_mounts(demo: DemoInfo, capsys: pytest.CaptureFixture[str], repo_name: str) -> None:
+    code, out, err = run(capsys, "copy", demo.reference("demo/tools:3.19"), f"{demo.registry}/{repo_name}:v1",
+                         "-f", "json")
+    assert code == 0, err
+    report, = json.loads(out)
+    assert report["mounted"] > 0 and report["streamed"] == 0
+    raw, _ = _raw_manifest(demo.registry, repo_name, "v1")
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == report["digest"] == demo.digests["demo/tools:3.19"]
 
 
 def test_registry_error_exit_1(demo: DemoInfo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -230,21 +360,26 @@ def test_connection_refused_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert one_error_line(err).startswith("error: ")
 
 
-@pytest.mark.parametrize("argv", [
-    ["platforms", "Bad Ref"],
-    ["tags", "127.0.0.1:5000/demo/app:1.0"],
-    ["pull", "127.0.0.1:5000/demo/app", "-o", "x"],
-    ["push", "127.0.0.1:5000/demo/app:1.0", __file__],
-    ["push", "127.0.0.1:5000/demo/app", "/nonexistent/file"],
-    ["layers", "127.0.0.1:5000/demo/app:1.0", "--platform", "linux"],
-    ["catalog", "not a host"],
-    ["--password-stdin", "tags", "127.0.0.1:5000/demo/app"],
+@pytest.mark.parametrize(("argv", "command"), [
+    (["platforms", "Bad Ref"], "platforms"),
+    (["tags", "127.0.0.1:5000/demo/app:1.0"], "tags"),
+    (["pull", "127.0.0.1:5000/demo/app", "-o", __file__], "pull"),
+    (["push", "127.0.0.1:5000/demo/app", __file__], "push"),
+    (["blob", "get", "127.0.0.1:5000/demo/app", "-o", "x"], "blob get"),
+    (["blob", "put", "127.0.0.1:5000/demo/app:1.0", __file__], "blob put"),
+    (["blob", "put", "127.0.0.1:5000/demo/app", "/nonexistent/file"], "blob put"),
+    (["layers", "127.0.0.1:5000/demo/app:1.0", "--platform", "linux"], "layers"),
+    (["copy", "127.0.0.1:5000/a:1", "127.0.0.1:5001/b", "-p", "linux"], "copy"),
+    (["-u", "me", "--password-stdin", "copy", "127.0.0.1:5000/a:1", "127.0.0.1:5001/b"], "copy"),
+    (["catalog", "not a host"], "catalog"),
+    (["--password-stdin", "tags", "127.0.0.1:5000/demo/app"], "tags"),
 ])
-def test_bad_usage_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_usage_exit_2(argv: list[str], command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before any request: nothing listens on these ports, so a request would exit 1, not 2."""
     code, out, err = run(capsys, *argv, stdin="pw")
     assert code == 2
     assert out == ""
-    assert one_error_line(err).startswith(f"ocinb {argv[-2] if argv[0].startswith('--') else argv[0]}: error: ")
+    assert one_error_line(err).startswith(f"ocinb {command}: error: ")
 
 
 @pytest.mark.parametrize("argv", [[], ["tags"], ["frobnicate"], ["--format", "xml", "tags", "a/b"]])
@@ -258,7 +393,7 @@ def test_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
     for sub in ("tags", "platforms", "layers", "history", "referrers", "catalog", "inspect", "sizes", "pull",
-                "push", "demo"):
+                "push", "copy", "blob", "demo"):
         assert sub in out
 
 

@@ -11,6 +11,7 @@ from ocinb.reference import (
     Reference,
     is_local_host,
     normalize_registry,
+    parse_registry,
     validate_registry,
     validate_repository,
     validate_tag,
@@ -289,3 +290,27 @@ def test_is_local_host(host: str, expected: bool) -> None:
 ])
 def test_normalize_registry(host: str, expected: str) -> None:
     assert normalize_registry(host) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("ghcr.io", "ghcr.io"), ("https://ghcr.io", "ghcr.io"), ("http://127.0.0.1:5000/", "127.0.0.1:5000"),
+    ("  localhost:5000//  ", "localhost:5000"), ("https://index.docker.io/", "docker.io"),
+    ("registry-1.docker.io", "docker.io"), ("[::1]:5000", "[::1]:5000"),
+])
+def test_parse_registry_tolerates_what_people_type(text: str, expected: str) -> None:
+    assert parse_registry(text) == expected
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("", "registry is empty"), ("https://", "registry is empty"), ("not a host", "host label"),
+    ("ftp://ghcr.io", "ftp://ghcr.io"), ("ghcr.io/org", "host label"), ("host:0", "port '0'"),
+])
+def test_parse_registry_rejects_what_is_no_host(text: str, fragment: str) -> None:
+    with pytest.raises(InvalidReferenceError) as info:
+        parse_registry(text)
+    assert fragment in str(info.value)
+
+
+def test_parse_registry_rejects_non_strings() -> None:
+    with pytest.raises(InvalidReferenceError, match="must be a string"):
+        parse_registry(5000)  # type: ignore[arg-type]

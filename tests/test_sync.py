@@ -141,3 +141,17 @@ def test_sync_copy_between_sync_clients(registry: LocalRegistry, registry2: Loca
         again = src.repo(repo_name).copy_to(dst.repo(f"{repo_name}-again"), "v1")
         assert again.digest == digest
         assert str(dst.repo(f"{repo_name}-again").manifests.get("v1").digest) == digest
+
+
+def test_as_async_gives_the_async_client_behind_either_kind() -> None:
+    """Code serving both kinds of client (the widgets) gets the one AsyncClient; anything else is refused."""
+    from ocinb.sync_client import as_async
+
+    sync = ocinb.Client("127.0.0.1:1", docker_config=False, environment=False)
+    try:
+        assert as_async(sync) is sync.aio
+        assert as_async(sync.aio) is sync.aio
+        with pytest.raises(TypeError, match="expected an ocinb Client or AsyncClient, got str"):
+            as_async("127.0.0.1:1")  # type: ignore[arg-type]
+    finally:
+        sync.close()

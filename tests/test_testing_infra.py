@@ -9,6 +9,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -305,6 +306,20 @@ def test_missing_binary_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCINB_REGISTRY_BIN", "/nonexistent/registry")
     with pytest.raises(RuntimeError, match="apt-get install docker-registry"):
         find_registry_binary()
+
+
+def test_missing_binary_names_the_install_script_and_installs_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """With no binary on PATH the error says how to install it; the library never runs apt-get itself."""
+    monkeypatch.delenv("OCINB_REGISTRY_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError) as info:
+        LocalRegistry().start()
+    assert "scripts/system-deps.sh registry" in str(info.value)
+    assert "apt-get install docker-registry" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError):
+        LocalRegistry(install=True)  # type: ignore[call-arg]
 
 
 def test_helpers() -> None:

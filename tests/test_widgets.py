@@ -346,3 +346,11 @@ def test_explorer_of_a_repository_skips_the_catalog(registry: LocalRegistry, see
     ex.wait()
     assert ex.repository.repositories == [] and ex.tag.tags
     run_sync(ex.client.aclose())
+
+
+def test_a_picker_refuses_a_picker_it_cannot_follow(client: ocinb.Client) -> None:
+    """A picker of the wrong kind as the source is a clear error, not a silently empty picker."""
+    tags = TagPicker(client)
+    with pytest.raises(TypeError, match="LayerPicker follows PlatformPicker, not a TagPicker"):
+        LayerPicker(client, tags)  # type: ignore[arg-type]
+    assert tags._downstream == [] and tags.status.value == ""
