@@ -6,7 +6,7 @@ import base64
 import logging
 from collections.abc import Iterable
 
-from ocinb._http.transport import RetryPolicy
+from ocinb import RetryPolicy
 
 FAST_RETRY = RetryPolicy(retries=4, backoff=0.01, backoff_max=0.05)
 """Retries that do not slow the suite down."""

@@ -13,6 +13,7 @@ import pytest
 from _tokenserver import TokenServer
 
 import ocinb
+from ocinb import HttpCore
 from ocinb._http.credentials import (
     DOCKER_HUB_CONFIG_KEY,
     Credentials,
@@ -20,7 +21,6 @@ from ocinb._http.credentials import (
     from_environment,
     resolve_credentials,
 )
-from ocinb._http.transport import HttpCore
 from ocinb.cache import ContentCache
 from ocinb.errors import UnauthorizedError
 from ocinb.testing import LocalRegistry

@@ -15,8 +15,8 @@ import pytest
 from _fakeregistry import FakeRegistry
 
 import ocinb
+from ocinb import RetryPolicy
 from ocinb import media_types as mt
-from ocinb._http.transport import RetryPolicy
 from ocinb.cache import ContentCache
 from ocinb.client import AsyncClient, AsyncRepository
 from ocinb.digest import Digest

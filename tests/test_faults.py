@@ -21,7 +21,7 @@ from _faultproxy import FaultProxy
 from _grep_secrets import FAST_RETRY
 
 import ocinb
-from ocinb._http.transport import RetryPolicy
+from ocinb import RetryPolicy
 from ocinb.cache import ContentCache
 from ocinb.errors import (
     DigestMismatchError,

@@ -20,8 +20,7 @@ from _tokenserver import TokenServer
 from conftest import ALICE, _start
 
 import ocinb
-from ocinb._http.credentials import Credentials
-from ocinb._http.transport import HttpCore
+from ocinb import Credentials, HttpCore
 from ocinb.errors import OcinbError, RealmRefusedError, UnauthorizedError
 from ocinb.testing import LocalRegistry
 
