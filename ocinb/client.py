@@ -23,7 +23,7 @@ from .ops import describe
 from .ops import pull as pull_ops
 from .ops import push as push_ops
 from .ops.copy import CopyReport
-from .ops.referrers import ReferrerNode, walk
+from .ops.referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +79,7 @@ class AsyncRepository(RepositoryEndpoints):
         """Push an index over manifests already pushed (see :func:`ocinb.ops.push.push_index`)."""
         return await push_ops.push_index(self, ref, manifests, **kwargs)
 
-    async def referrers_tree(self, ref: str, *, max_depth: int = 8) -> list[ReferrerNode]:
+    async def referrers_tree(self, ref: str, *, max_depth: int = MAX_REFERRER_DEPTH) -> list[ReferrerNode]:
         """Every referrer of ``ref`` and of its referrers, breadth first."""
         m = await self.get_manifest(ref)
         return await walk(self, str(m.digest), max_depth=max_depth)

@@ -116,6 +116,13 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
+def validate_tag_or_digest(ref: str) -> str:
+    """A tag or a digest (what follows ``:`` or ``@`` in a reference), validated, the digest normalised."""
+    if ":" in ref:
+        return str(Digest.parse(ref))
+    return validate_tag(ref)
+
+
 def validate_registry(host: str) -> str:
     """Return ``host`` if it is a valid ``host[:port]``, else raise :class:`InvalidReferenceError`."""
     problem = _registry_problem(host) if isinstance(host, str) else "registry must be a string"

@@ -15,17 +15,10 @@ from ..errors import (
 )
 from ..manifest import Manifest, manifest_media_type, schema1_payload
 from ..models import Descriptor, ImageIndex, ImageManifest
-from ..reference import fallback_tag, validate_tag
+from ..reference import fallback_tag, validate_tag_or_digest
 from ._base import Endpoint
 
 ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
-
-
-def check_reference(ref: str) -> str:
-    """A tag or a digest, validated before any request."""
-    if is_digest(ref) or ":" in ref:
-        return str(Digest.parse(ref))
-    return validate_tag(ref)
 
 
 @dataclass(frozen=True)
@@ -51,7 +44,7 @@ class Manifests(Endpoint):
         A signed Docker schema 1 manifest is verified as its format defines its digest: over the JWS payload,
         the document without its signatures (distribution re-signs it on every GET, so the body changes).
         """
-        ref = check_reference(ref)
+        ref = validate_tag_or_digest(ref)
         reply = await self.ctx.core.request(
             "GET", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.pull_scopes, headers={"Accept": accept},
             max_body=self.ctx.max_manifest_size,
@@ -86,7 +79,7 @@ class Manifests(Endpoint):
 
         When the registry sends no ``Docker-Content-Digest``, falls back to a GET to compute it.
         """
-        ref = check_reference(ref)
+        ref = validate_tag_or_digest(ref)
         reply = await self.ctx.core.request(
             "HEAD", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.pull_scopes, headers={"Accept": accept}
         )
@@ -103,7 +96,7 @@ class Manifests(Endpoint):
 
     async def exists(self, ref: str) -> bool:
         """Whether the manifest exists (a HEAD; 404 → False)."""
-        ref = check_reference(ref)
+        ref = validate_tag_or_digest(ref)
         reply = await self.ctx.core.request(
             "HEAD", self.ctx.path(f"manifests/{ref}"), scopes=self.ctx.pull_scopes,
             headers={"Accept": ACCEPT}, expect=(200, 404),
@@ -119,7 +112,7 @@ class Manifests(Endpoint):
         says a client MUST (``update_referrers=False`` leaves the tag alone).
         """
         m = Manifest.of(manifest, media_type)
-        result = await self._put(check_reference(ref), m)
+        result = await self._put(validate_tag_or_digest(ref), m)
         if update_referrers and m.subject and result.subject is None:
             await self._add_to_referrers_tag(m.subject, m.referrer_descriptor())
         return result
@@ -153,7 +146,7 @@ class Manifests(Endpoint):
         On a registry without the referrers API, a deleted manifest that has a ``subject`` is also removed
         from the subject's referrers tag (``update_referrers=False`` leaves the tag alone).
         """
-        ref = check_reference(ref)
+        ref = validate_tag_or_digest(ref)
         subject = None
         if update_referrers and is_digest(ref) and self.ctx.state.referrers_api is not True:
             try:

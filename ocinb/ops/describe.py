@@ -15,10 +15,7 @@ from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platfor
 from ..reference import is_fallback_tag
 from . import pull
 from ._gather import SingleFlight, gather_progress
-from .referrers import ReferrerNode, walk
-
-MAX_REFERRER_DEPTH = 8
-"""How deep a recursive referrers listing goes (signatures of SBOMs of images, and a margin)."""
+from .referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 
 
 @dataclass(frozen=True)

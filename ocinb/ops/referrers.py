@@ -9,6 +9,10 @@ from ..endpoints.repository import RepositoryEndpoints
 from ..models import Descriptor
 
 
+MAX_REFERRER_DEPTH = 8
+"""How deep a recursive referrers walk goes (signatures of SBOMs of images, and a margin)."""
+
+
 @dataclass(frozen=True)
 class ReferrerNode:
     """One referrer found by :func:`walk`: its descriptor, what it refers to, and its depth (1 = direct)."""
@@ -18,7 +22,7 @@ class ReferrerNode:
     depth: int
 
 
-async def walk(repo: RepositoryEndpoints, digest: str, *, max_depth: int = 8,
+async def walk(repo: RepositoryEndpoints, digest: str, *, max_depth: int = MAX_REFERRER_DEPTH,
                artifact_type: str | None = None) -> list[ReferrerNode]:
     """Breadth-first referrers of ``digest`` and of their referrers, each visited once (a level at a time,
     concurrently)."""
