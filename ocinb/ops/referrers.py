@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from ..endpoints.repository import RepositoryEndpoints
 from ..models import Descriptor
 
-
 MAX_REFERRER_DEPTH = 8
 """How deep a recursive referrers walk goes (signatures of SBOMs of images, and a margin)."""
 
