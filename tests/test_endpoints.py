@@ -1,4 +1,4 @@
-"""Every endpoint (end-1 … end-13), sync and async, against the real CNCF registry; pagination on the fake."""
+"""Every endpoint (end-1 … end-13), sync and async, against the real CNCF registry; tag pagination on the fake."""
 
 from __future__ import annotations
 
@@ -456,23 +456,44 @@ def test_tag_pagination_n_last_and_zero(make_client: MakeClient) -> None:
             repo.tags.list(n=-1)
 
 
-def test_catalog_pagination(make_client: MakeClient) -> None:
-    """The fake is needed: its catalog pages with ``Link``."""
-    with FakeRegistry(catalog_page_size=2) as fake:
-        names = [f"r/n{i}" for i in range(5)]
-        for name in names:
-            fake.put_blob(name, name.encode())
-        client = make_client(fake.address)
-        fake.reset_log()
-        assert client.catalog() == sorted(names)
-        assert fake.count("GET", "/v2/_catalog") == 3
-        fake.reset_log()
-        assert client.catalog(n=3, last="r/n0") == sorted(names)[1:]
-        assert fake.requests[0].param("n") == "3" and fake.requests[0].param("last") == "r/n0"
-        assert fake.count("GET", "/v2/_catalog") == 2
-        fake.reset_log()
-        assert client.catalog(n=0) == []
-        assert fake.count("GET", "/v2/_catalog") == 1
+@pytest.fixture
+def own_registry() -> Iterator[LocalRegistry]:
+    """A real registry of the test's own, so its catalog holds only what the test pushed."""
+    reg = LocalRegistry()
+    try:
+        yield reg.start()
+    finally:
+        reg.stop()
+
+
+def test_catalog_pagination(make_client: MakeClient, own_registry: LocalRegistry) -> None:
+    """Distribution 2.8 pages the catalog with ``Link`` when ``n`` is given (and sends it all without ``n``)."""
+    names = [f"r/n{i}" for i in range(5)]
+    client = make_client(own_registry.address)
+    seen = 0
+
+    def catalog_requests() -> list[str]:
+        """The catalog requests the registry served since the last call."""
+        nonlocal seen
+        log = own_registry.access_log()
+        fresh, seen = log[seen:], len(log)
+        return [e.path for e in fresh if e.method == "GET" and e.path.startswith("/v2/_catalog")]
+
+    for name in names:
+        client.repo(name).blobs.upload(name.encode())
+    catalog_requests()
+    assert client.catalog(n=2) == names
+    pages = catalog_requests()
+    assert len(pages) == 3  # [n0 n1] [n2 n3] [n4]: the last page is short and has no Link
+    assert "n=2" in pages[0] and "last=" not in pages[0]
+    assert all("last=r%2Fn" in page or "last=r/n" in page for page in pages[1:]), pages
+    assert client.catalog(n=3, last="r/n0") == names[1:]
+    pages = catalog_requests()
+    assert len(pages) == 2 and "n=3" in pages[0] and ("last=r%2Fn0" in pages[0] or "last=r/n0" in pages[0])
+    assert client.catalog(n=0) == []
+    assert len(catalog_requests()) == 1
+    assert client.catalog() == names
+    assert len(catalog_requests()) == 1
 
 
 def test_retry_429_with_retry_after(make_client: MakeClient) -> None:

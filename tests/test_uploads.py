@@ -273,23 +273,23 @@ async def test_mount_201(registry: LocalRegistry, repo_name: str, cache: Content
     assert await _read_back(registry.address, repo_name + "-dst", desc.digest, cache) == data
 
 
-async def test_mount_202_uploads_into_opened_session(cache: ContentCache) -> None:
-    """FakeRegistry(mount_mode="always_202"): 2.8 mounts whenever it can, so it never answers 202."""
-    fake = FakeRegistry(mount_mode="always_202")
-    try:
-        data = os.urandom(5000)
-        digest = fake.put_blob("src/x", data)
-        async with client(fake.address, cache) as c:
-            dst = c.repo("dst/y")
-            answer = await dst.blobs.mount(digest, "src/x")
-            assert isinstance(answer, UploadSession)
-            desc = await dst.blobs.upload(data, session=answer)
-            assert desc.digest == digest
-        assert fake.count("POST") == 1
-        assert fake.has_blob("dst/y", digest)
-        assert fake.upload_sessions() == 0
-    finally:
-        fake.stop()
+async def test_mount_202_uploads_into_opened_session(registry: LocalRegistry, repo_name: str,
+                                                     cache: ContentCache) -> None:
+    """Distribution 2.8 answers 202 to a mount it cannot satisfy (the source lacks the blob): the client
+    gets the opened session back and uploads into it, opening no other."""
+    data = os.urandom(5000)
+    digest = _digest(data)
+    async with client(registry.address, cache) as c:
+        await c.repo(repo_name + "-elsewhere").blobs.upload(data)  # the blob exists, but not in the source
+        dst = c.repo(repo_name + "-dst")
+        answer = await dst.blobs.mount(digest, repo_name + "-src")
+        assert isinstance(answer, UploadSession)
+        desc = await dst.blobs.upload(data, session=answer)
+        assert desc.digest == digest
+    session_path = answer.location.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
+    assert registry.request_count("POST", f"/v2/{repo_name}-dst/blobs/uploads/") == 1
+    assert registry.request_count("PUT", "/" + session_path) == 1
+    assert await _read_back(registry.address, repo_name + "-dst", digest, cache) == data
 
 
 async def test_head_skips_existing_blob(registry: LocalRegistry, repo_name: str, cache: ContentCache,
