@@ -441,8 +441,10 @@ def error_from_response(status: int, method: str, url: str, raw: bytes,
             else:
                 cls = DeniedError
                 errors.insert(0, ErrorDetail("DENIED", f"insufficient_scope: the credentials are not granted {needed}"))
-    keep = {k.lower(): v for k, v in headers.items()
-            if k.lower() in ("retry-after", "www-authenticate", "docker-distribution-api-version",
-                             "ratelimit-limit", "ratelimit-remaining", "content-type")}
+    # A 416 to an upload chunk says where the upload stands (spec: Range and Location); it is kept for
+    # the resume, never shown (``headers`` is in neither ``str`` nor ``repr``).
+    wanted = {"retry-after", "www-authenticate", "docker-distribution-api-version", "ratelimit-limit",
+              "ratelimit-remaining", "content-type", *(("range", "location") if status == 416 else ())}
+    keep = {k.lower(): v for k, v in headers.items() if k.lower() in wanted}
     body = "" if errors else " ".join(text.split())[:500]
     return cls(status, method, url, errors, body, keep)
