@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from _tokenserver import TokenServer
 from conftest import ALICE, READER, _start
 from test_endpoints import MakeClient, push_image
 
+from ocinb.cache import ContentCache
+from ocinb.client import AsyncClient
 from ocinb.digest import Digest
 from ocinb.errors import DeniedError, RegistryError, UnauthorizedError
 from ocinb.testing import LocalRegistry
@@ -270,3 +273,72 @@ def test_expired_token_is_refetched(make_client: MakeClient) -> None:
         assert repo.blobs.get(digest) == b"payload"
         assert fake.count("GET", "/token") == 1 and tokens_before == 1
         assert fake.count("GET", "/v2/r/a/blobs/") == 2  # refused once (invalid_token), then served
+
+
+@pytest.fixture(scope="module")
+def rotating_token_server() -> Iterator[TokenServer]:
+    """A token server that rotates refresh tokens: each refresh grant returns a new one and retires the old."""
+    server = TokenServer(users=dict([ALICE]), rotate_refresh_tokens=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rotating_token_registry(rotating_token_server: TokenServer) -> Iterator[LocalRegistry]:
+    """A real registry trusting `rotating_token_server`."""
+    reg = _start(LocalRegistry(token_auth=rotating_token_server.settings()))
+    yield reg
+    reg.stop()
+
+
+def test_refresh_token_rotation(make_client: MakeClient, rotating_token_registry: LocalRegistry,
+                                rotating_token_server: TokenServer, repo_name: str) -> None:
+    """Each token answer carries the next refresh token and retires the one sent: the client must send the
+    newest every time (the retired one is refused), and show none of them."""
+    server = rotating_token_server
+    first = server.new_refresh_token("alice")
+    others = set(server.refresh_tokens) - {first}  # live tokens of earlier tests
+    client = make_client(rotating_token_registry.address, token=first)
+    server.clear()
+    repo = client.repo(repo_name)
+    _c, _l, manifest = push_image(repo, "v1", repo_name)  # push scopes
+    assert repo.manifests.get("v1").data == manifest
+    assert client.catalog()  # registry:catalog:* is one more scope set, so one more grant
+    grants = [r for r in server.requests if r.grant_type == "refresh_token"]
+    assert len(grants) >= 2 and all(r.status == 200 for r in grants), [(r.scopes, r.status) for r in grants]
+    live = set(server.refresh_tokens) - others
+    assert first not in live and len(live) == 1
+    current = live.pop()
+    assert first not in repr(client) and current not in repr(client)
+    stale = make_client(rotating_token_registry.address, token=first)
+    with pytest.raises(UnauthorizedError) as err:
+        stale.repo(repo_name).tags.list()
+    assert first not in f"{err.value} {err.value!r}"
+
+
+def test_refresh_token_rotation_under_concurrent_grants(rotating_token_registry: LocalRegistry,
+                                                         rotating_token_server: TokenServer, repo_name: str,
+                                                         tmp_path: Path) -> None:
+    """Four repositories listed at once need four grants: with rotation, each must be made with the token
+    the previous one returned, so concurrent grants may not race on the same refresh token."""
+    server = rotating_token_server
+    user, password = ALICE
+    names = [f"{repo_name}-{i}" for i in range(4)]
+
+    async def run() -> None:
+        async with AsyncClient(rotating_token_registry.address, username=user, password=password,
+                               docker_config=False, environment=False,
+                               cache=ContentCache(tmp_path / "seed")) as seeder:
+            for name in names:
+                await seeder.repo(name).push_image("v1", {"architecture": "amd64", "os": "linux"}, [name.encode()])
+        async with AsyncClient(rotating_token_registry.address, token=server.new_refresh_token("alice"),
+                               docker_config=False, environment=False,
+                               cache=ContentCache(tmp_path / "cache")) as client:
+            server.clear()
+            listed = await asyncio.gather(*(client.repo(name).tags.list() for name in names))
+            assert listed == [["v1"]] * 4
+
+    asyncio.run(run())
+    grants = [r for r in server.requests if r.grant_type == "refresh_token"]
+    assert len(grants) == 4 and all(r.status == 200 for r in grants), [r.status for r in grants]
