@@ -157,6 +157,33 @@ def test_blob_get_head_delete(make_client: MakeClient, registry: LocalRegistry, 
     assert err.value.status == 404 and err.value.code == "BLOB_UNKNOWN"
 
 
+@pytest.fixture(scope="module")
+def no_delete_registry() -> Iterator[LocalRegistry]:
+    """A real registry with ``storage.delete.enabled: false``."""
+    reg = LocalRegistry(delete_enabled=False)
+    try:
+        yield reg.start()
+    finally:
+        reg.stop()
+
+
+def test_deletes_disabled_raise_unsupported_and_keep_content(make_client: MakeClient,
+                                                            no_delete_registry: LocalRegistry,
+                                                            repo_name: str) -> None:
+    """Distribution with deletes off answers 405 UNSUPPORTED to both DELETEs: an UnsupportedError that says
+    so, and the manifest and blob are still served afterwards."""
+    repo = make_client(no_delete_registry.address).repo(repo_name)
+    config, _layers, manifest = push_image(repo, "v1", repo_name)
+    digest, config_digest = str(Digest.of(manifest)), str(Digest.of(config))
+    for delete, target in ((repo.manifests.delete, digest), (repo.blobs.delete, config_digest)):
+        with pytest.raises(UnsupportedError) as err:
+            delete(target)
+        assert err.value.status == 405 and "UNSUPPORTED" in err.value.codes, err.value
+        assert "delet" in str(err.value).lower()
+    assert repo.manifests.get("v1").data == manifest
+    assert repo.blobs.get(config_digest) == config
+
+
 def test_blob_unknown(make_client: MakeClient, registry: LocalRegistry, repo_name: str) -> None:
     repo = make_client(registry.address).repo(repo_name)
     with pytest.raises(NotFoundError) as err:
