@@ -142,7 +142,8 @@ class Platform(OCIModel):
 
     @classmethod
     def parse(cls, s: str) -> Platform:
-        """Parse ``os/arch[/variant]``, with an optional OS version as ``os(version)/…`` or a ``:version`` suffix."""
+        """Parse ``os/arch[/variant]``, with an optional OS version as ``os(version)/…`` or a ``:version`` suffix;
+        ``ValueError`` for anything else."""
         text = s.strip()
         os_version: str | None = None
         m = re.fullmatch(r"([^/()]+)\(([^()]*)\)(/.*)", text)

@@ -382,6 +382,7 @@ class _Upload:
     issued: set[str]
     data: bytearray = field(default_factory=bytearray)
     short_chunk: bool = False
+    lost_chunk: bool = False
 
 
 @dataclass
@@ -467,6 +468,8 @@ class FakeRegistry(ServerBase):
         self._fail_rules: list[_FailRule] = []
         self._tokens: dict[str, _Token] = {}
         self._refresh_tokens: dict[str, str] = {}
+        self._chunks_to_pass = 0
+        self._chunks_to_lose = 0
         super().__init__(host, port)
 
     def put_blob(self, repo: str, data: bytes, algorithm: str = "sha256") -> str:
@@ -527,9 +530,18 @@ class FakeRegistry(ServerBase):
             self._fail_rules.append(_FailRule(n, status, retry_after, body, headers, match))
 
     def clear_faults(self) -> None:
-        """Forget pending ``fail_next`` rules."""
+        """Forget pending ``fail_next`` and ``lose_next_chunks`` faults."""
         with self._lock:
             self._fail_rules.clear()
+            self._chunks_to_pass = self._chunks_to_lose = 0
+
+    def lose_next_chunks(self, n: int = 1, *, after: int = 0) -> None:
+        """Acknowledge ``n`` non-empty PATCH chunks, those following the next ``after`` ones, with a 202 whose
+        ``Range`` counts them, but keep nothing, as a backend that lost a write: the chunk after one then
+        arrives out of order and gets the spec's 416 with the ``Range`` the upload really holds and a (new)
+        ``Location`` to continue at."""
+        with self._lock:
+            self._chunks_to_pass, self._chunks_to_lose = after, n
 
     def expire_tokens(self) -> None:
         """Make every issued bearer token expire now."""
@@ -1049,7 +1061,10 @@ class FakeRegistry(ServerBase):
         return self._method_not_allowed()
 
     def _range_invalid(self, up: _Upload, message: str) -> Resp:
-        resp = self._upload_resp(416, up, rotate=False)
+        # The spec's 416 carries the Range held and the Location to continue at: a new one after a lost
+        # chunk, so a test can tell whether the client took it.
+        resp = self._upload_resp(416, up, rotate=up.lost_chunk)
+        up.lost_chunk = False
         resp.body, resp.content_type = oci_error("RANGE_INVALID", message, {"size": len(up.data)}), "application/json"
         return resp
 
@@ -1080,6 +1095,14 @@ class FakeRegistry(ServerBase):
             return self._range_invalid(
                 up, f"previous chunk was shorter than OCI-Chunk-Min-Length {self.chunk_min_length}"
             )
+        if body and self._chunks_to_pass:
+            self._chunks_to_pass -= 1
+        elif body and self._chunks_to_lose:
+            self._chunks_to_lose -= 1
+            up.lost_chunk = True
+            resp = self._upload_resp(202, up, rotate=True)
+            resp.headers = [(k, f"0-{len(up.data) + len(body) - 1}" if k == "Range" else v) for k, v in resp.headers]
+            return resp
         up.data += body
         if self.chunk_min_length and len(body) < self.chunk_min_length:
             up.short_chunk = True

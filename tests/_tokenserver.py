@@ -98,7 +98,10 @@ class TokenServer:
         service: str = "ocinb-test",
         issuer: str = "ocinb-test-issuer",
         cert_dir: str | Path | None = None,
+        rotate_refresh_tokens: bool = False,
     ) -> None:
+        """``rotate_refresh_tokens``: each refresh-token grant answers a new refresh token, and the one
+        presented stops working (OAuth2 refresh-token rotation)."""
         self.users = dict(users or {})
         self.restrictions = dict(restrictions or {})
         self.grant_func = grant
@@ -107,6 +110,7 @@ class TokenServer:
         self.clock_skew = clock_skew
         self.token_field = token_field
         self.post_supported = post_supported
+        self.rotate_refresh_tokens = rotate_refresh_tokens
         self.key_mode = key_mode
         self.service = service
         self.issuer = issuer
@@ -423,11 +427,16 @@ class _Handler(BaseHTTPRequestHandler):
             refresh = ts.new_refresh_token(user)
         elif grant_type == "refresh_token":
             refresh = form.get("refresh_token", "")
-            user = ts.refresh_tokens.get(refresh)
+            with ts._lock:
+                user = ts.refresh_tokens.get(refresh)
+                if user is not None and ts.rotate_refresh_tokens:
+                    del ts.refresh_tokens[refresh]  # used once: the answer carries its successor
             if user is None:
                 self._error(rec, 401, "invalid_grant", "unknown refresh token")
                 return
             rec.username = user
+            if ts.rotate_refresh_tokens:
+                refresh = ts.new_refresh_token(user)
         else:
             self._error(rec, 400, "unsupported_grant_type", f"unsupported grant_type {grant_type!r}")
             return

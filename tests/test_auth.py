@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,11 +12,13 @@ from typing import Any
 
 import pytest
 import test_endpoints as _endpoints
-from _fakeregistry import BlobMirror, FakeRegistry
+from _fakeregistry import BlobMirror, FakeRegistry, Resp, parse_request, range_response, send_response
 from _tokenserver import TokenServer
 from conftest import ALICE, READER, _start
 from test_endpoints import MakeClient, push_image
 
+from ocinb.cache import ContentCache
+from ocinb.client import AsyncClient
 from ocinb.digest import Digest
 from ocinb.errors import DeniedError, RegistryError, UnauthorizedError
 from ocinb.testing import LocalRegistry
@@ -216,11 +221,15 @@ def test_short_lived_token_refreshed(make_client: MakeClient, short_token_regist
     assert len(token_gets(short_token_server)) == 2
 
 
+@pytest.mark.parametrize("mirror_host", ["127.0.0.2", "127.0.0.1"], ids=["other-host", "same-host-other-port"])
 @pytest.mark.parametrize("scheme", ["basic", "bearer"])
-def test_redirect_drops_authorization(make_client: MakeClient, scheme: str) -> None:
-    """The fake is needed: distribution's filesystem driver never redirects blob GETs."""
+def test_redirect_drops_authorization(make_client: MakeClient, scheme: str, mirror_host: str) -> None:
+    """The fake is needed: distribution's filesystem driver never redirects blob GETs. Storage on another
+    host, or on the registry's own host at another port, is another origin: no Authorization goes there."""
     kwargs: dict[str, Any] = {"basic_auth": ("u", "p")} if scheme == "basic" else {"bearer": {"service": "fake"}}
-    with FakeRegistry(**kwargs) as fake, BlobMirror(fake) as mirror:
+    with FakeRegistry(**kwargs) as fake, BlobMirror(fake, host=mirror_host) as mirror:
+        if mirror_host == "127.0.0.1":
+            assert mirror.host == fake.host and mirror.port != fake.port
         fake.redirect_blobs_to = mirror.url
         data = b"redirected blob bytes"
         digest = fake.put_blob("r/a", data)
@@ -270,3 +279,153 @@ def test_expired_token_is_refetched(make_client: MakeClient) -> None:
         assert repo.blobs.get(digest) == b"payload"
         assert fake.count("GET", "/token") == 1 and tokens_before == 1
         assert fake.count("GET", "/v2/r/a/blobs/") == 2  # refused once (invalid_token), then served
+
+
+@pytest.fixture(scope="module")
+def rotating_token_server() -> Iterator[TokenServer]:
+    """A token server that rotates refresh tokens: each refresh grant returns a new one and retires the old."""
+    server = TokenServer(users=dict([ALICE]), rotate_refresh_tokens=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rotating_token_registry(rotating_token_server: TokenServer) -> Iterator[LocalRegistry]:
+    """A real registry trusting `rotating_token_server`."""
+    reg = _start(LocalRegistry(token_auth=rotating_token_server.settings()))
+    yield reg
+    reg.stop()
+
+
+def test_refresh_token_rotation(make_client: MakeClient, rotating_token_registry: LocalRegistry,
+                                rotating_token_server: TokenServer, repo_name: str) -> None:
+    """Each token answer carries the next refresh token and retires the one sent: the client must send the
+    newest every time (the retired one is refused), and show none of them."""
+    server = rotating_token_server
+    first = server.new_refresh_token("alice")
+    others = set(server.refresh_tokens) - {first}  # live tokens of earlier tests
+    client = make_client(rotating_token_registry.address, token=first)
+    server.clear()
+    repo = client.repo(repo_name)
+    _c, _l, manifest = push_image(repo, "v1", repo_name)  # push scopes
+    assert repo.manifests.get("v1").data == manifest
+    assert client.catalog()  # registry:catalog:* is one more scope set, so one more grant
+    grants = [r for r in server.requests if r.grant_type == "refresh_token"]
+    assert len(grants) >= 2 and all(r.status == 200 for r in grants), [(r.scopes, r.status) for r in grants]
+    live = set(server.refresh_tokens) - others
+    assert first not in live and len(live) == 1
+    current = live.pop()
+    assert first not in repr(client) and current not in repr(client)
+    stale = make_client(rotating_token_registry.address, token=first)
+    with pytest.raises(UnauthorizedError) as err:
+        stale.repo(repo_name).tags.list()
+    assert first not in f"{err.value} {err.value!r}"
+
+
+def test_refresh_token_rotation_under_concurrent_grants(rotating_token_registry: LocalRegistry,
+                                                         rotating_token_server: TokenServer, repo_name: str,
+                                                         tmp_path: Path) -> None:
+    """Four repositories listed at once need four grants: with rotation, each must be made with the token
+    the previous one returned, so concurrent grants may not race on the same refresh token."""
+    server = rotating_token_server
+    user, password = ALICE
+    names = [f"{repo_name}-{i}" for i in range(4)]
+
+    async def run() -> None:
+        async with AsyncClient(rotating_token_registry.address, username=user, password=password,
+                               docker_config=False, environment=False,
+                               cache=ContentCache(tmp_path / "seed")) as seeder:
+            for name in names:
+                await seeder.repo(name).push_image("v1", {"architecture": "amd64", "os": "linux"}, [name.encode()])
+        async with AsyncClient(rotating_token_registry.address, token=server.new_refresh_token("alice"),
+                               docker_config=False, environment=False,
+                               cache=ContentCache(tmp_path / "cache")) as client:
+            server.clear()
+            listed = await asyncio.gather(*(client.repo(name).tags.list() for name in names))
+            assert listed == [["v1"]] * 4
+
+    asyncio.run(run())
+    grants = [r for r in server.requests if r.grant_type == "refresh_token"]
+    assert len(grants) == 4 and all(r.status == 200 for r in grants), [r.status for r in grants]
+
+
+class _DualFakeRegistry(FakeRegistry):
+    """FakeRegistry answering TLS and plain HTTP on one port: TLS connections are the registry, plain ones
+    stand in for blob storage at ``/blobs/<digest>`` (so an https→http redirect keeps host and port)."""
+
+    def __init__(self, cert: Path, key: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plain_requests: list[Any] = []
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        accept = self._server.get_request
+
+        def get_request() -> tuple[Any, Any]:
+            conn, addr = accept()
+            if conn.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS ClientHello
+                conn = context.wrap_socket(conn, server_side=True)
+            return conn, addr
+
+        self._server.get_request = get_request  # type: ignore[method-assign]
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    def handle(self, handler: Any) -> None:
+        if isinstance(handler.connection, ssl.SSLSocket):
+            super().handle(handler)
+            return
+        rec = parse_request(handler)
+        with self._lock:
+            self.plain_requests.append(rec)
+        data = self.get_blob(rec.path.removeprefix("/blobs/"))
+        send_response(handler, range_response(data, rec.headers.get("Range"), [], "application/octet-stream")
+                      if data is not None else Resp(404, b"no such blob\n", [], "text/plain"))
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_to_http_redirect_sends_no_authorization(make_client: MakeClient, tmp_path: Path) -> None:
+    """The fake is needed (a TLS registry redirecting blobs). A redirect from https://127.0.0.1:P to
+    http://127.0.0.1:P, same host and port, is a downgrade: the Basic credentials are not sent in clear."""
+    cert, key = _self_signed(tmp_path)
+    fake = _DualFakeRegistry(cert, key, basic_auth=("u", "p-Secret-9"))
+    try:
+        fake.redirect_blobs_to = f"http://{fake.address}"
+        data = b"bytes behind a downgrade"
+        digest = fake.put_blob("r/a", data)
+        client = make_client(fake.address, username="u", password="p-Secret-9", insecure=False, verify=str(cert))
+        assert client.repo("r/a").blobs.get(digest) == data
+        assert [r.path for r in fake.plain_requests] == [f"/blobs/{digest}"]
+        assert all("authorization" not in {k.lower() for k in r.headers} for r in fake.plain_requests)
+        sent = [r for r in fake.requests if r.path.startswith("/v2/r/a/blobs/")]
+        assert sent and sent[-1].headers.get("Authorization", "").startswith("Basic ")
+    finally:
+        fake.stop()

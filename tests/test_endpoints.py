@@ -1,4 +1,4 @@
-"""Every endpoint (end-1 … end-13), sync and async, against the real CNCF registry; pagination on the fake."""
+"""Every endpoint (end-1 … end-13), sync and async, against the real CNCF registry; tag pagination on the fake."""
 
 from __future__ import annotations
 
@@ -156,6 +156,33 @@ def test_blob_get_head_delete(make_client: MakeClient, registry: LocalRegistry, 
     with pytest.raises(NotFoundError) as err:
         repo.blobs.get(desc.digest)
     assert err.value.status == 404 and err.value.code == "BLOB_UNKNOWN"
+
+
+@pytest.fixture(scope="module")
+def no_delete_registry() -> Iterator[LocalRegistry]:
+    """A real registry with ``storage.delete.enabled: false``."""
+    reg = LocalRegistry(delete_enabled=False)
+    try:
+        yield reg.start()
+    finally:
+        reg.stop()
+
+
+def test_deletes_disabled_raise_unsupported_and_keep_content(make_client: MakeClient,
+                                                            no_delete_registry: LocalRegistry,
+                                                            repo_name: str) -> None:
+    """Distribution with deletes off answers 405 UNSUPPORTED to both DELETEs: an UnsupportedError that says
+    so, and the manifest and blob are still served afterwards."""
+    repo = make_client(no_delete_registry.address).repo(repo_name)
+    config, _layers, manifest = push_image(repo, "v1", repo_name)
+    digest, config_digest = str(Digest.of(manifest)), str(Digest.of(config))
+    for delete, target in ((repo.manifests.delete, digest), (repo.blobs.delete, config_digest)):
+        with pytest.raises(UnsupportedError) as err:
+            delete(target)
+        assert err.value.status == 405 and "UNSUPPORTED" in err.value.codes, err.value
+        assert "delet" in str(err.value).lower()
+    assert repo.manifests.get("v1").data == manifest
+    assert repo.blobs.get(config_digest) == config
 
 
 def test_blob_unknown(make_client: MakeClient, registry: LocalRegistry, repo_name: str) -> None:
@@ -457,23 +484,44 @@ def test_tag_pagination_n_last_and_zero(make_client: MakeClient) -> None:
             repo.tags.list(n=-1)
 
 
-def test_catalog_pagination(make_client: MakeClient) -> None:
-    """The fake is needed: its catalog pages with ``Link``."""
-    with FakeRegistry(catalog_page_size=2) as fake:
-        names = [f"r/n{i}" for i in range(5)]
-        for name in names:
-            fake.put_blob(name, name.encode())
-        client = make_client(fake.address)
-        fake.reset_log()
-        assert client.catalog() == sorted(names)
-        assert fake.count("GET", "/v2/_catalog") == 3
-        fake.reset_log()
-        assert client.catalog(n=3, last="r/n0") == sorted(names)[1:]
-        assert fake.requests[0].param("n") == "3" and fake.requests[0].param("last") == "r/n0"
-        assert fake.count("GET", "/v2/_catalog") == 2
-        fake.reset_log()
-        assert client.catalog(n=0) == []
-        assert fake.count("GET", "/v2/_catalog") == 1
+@pytest.fixture
+def own_registry() -> Iterator[LocalRegistry]:
+    """A real registry of the test's own, so its catalog holds only what the test pushed."""
+    reg = LocalRegistry()
+    try:
+        yield reg.start()
+    finally:
+        reg.stop()
+
+
+def test_catalog_pagination(make_client: MakeClient, own_registry: LocalRegistry) -> None:
+    """Distribution 2.8 pages the catalog with ``Link`` when ``n`` is given (and sends it all without ``n``)."""
+    names = [f"r/n{i}" for i in range(5)]
+    client = make_client(own_registry.address)
+    seen = 0
+
+    def catalog_requests() -> list[str]:
+        """The catalog requests the registry served since the last call."""
+        nonlocal seen
+        log = own_registry.access_log()
+        fresh, seen = log[seen:], len(log)
+        return [e.path for e in fresh if e.method == "GET" and e.path.startswith("/v2/_catalog")]
+
+    for name in names:
+        client.repo(name).blobs.upload(name.encode())
+    catalog_requests()
+    assert client.catalog(n=2) == names
+    pages = catalog_requests()
+    assert len(pages) == 3  # [n0 n1] [n2 n3] [n4]: the last page is short and has no Link
+    assert "n=2" in pages[0] and "last=" not in pages[0]
+    assert all("last=r%2Fn" in page or "last=r/n" in page for page in pages[1:]), pages
+    assert client.catalog(n=3, last="r/n0") == names[1:]
+    pages = catalog_requests()
+    assert len(pages) == 2 and "n=3" in pages[0] and ("last=r%2Fn0" in pages[0] or "last=r/n0" in pages[0])
+    assert client.catalog(n=0) == []
+    assert len(catalog_requests()) == 1
+    assert client.catalog() == names
+    assert len(catalog_requests()) == 1
 
 
 def test_retry_429_with_retry_after(make_client: MakeClient) -> None:

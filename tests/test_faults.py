@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fakeregistry import OCI_MANIFEST, FakeRegistry
+from _fakeregistry import OCI_MANIFEST, BlobMirror, FakeRegistry
 from _faultproxy import FaultProxy
 from _grep_secrets import FAST_RETRY
 
@@ -149,6 +149,42 @@ def test_download_resumes_from_the_cut_not_from_zero(
     ranges = [r.headers["range"] for r in proxy.requests if r.method == "GET" and "range" in r.headers]
     print(f"download resumed with {ranges}")
     assert ranges and ranges[0] != "bytes=0-" and int(ranges[0].split("=")[1].rstrip("-")) > 0
+
+
+@pytest.mark.parametrize("how", ["download", "open"])
+def test_download_cut_at_blob_storage_resumes_with_range(tmp_path: Path, how: str) -> None:
+    """FakeRegistry and BlobMirror: distribution's filesystem driver never redirects. The registry (Basic
+    auth) redirects the blob GET to storage, whose answer is cut at 40 KiB of 60 KiB: the download goes on
+    with ``Range: bytes=N-`` (N > 0) through the redirect again, never sending Authorization to storage."""
+    data = random.Random(SEED + 9).randbytes(60 * KIB)
+    with FakeRegistry(basic_auth=("u", "p-Secret-7")) as fake, BlobMirror(fake) as mirror:
+        storage = _Proxy(mirror.url, seed=SEED)
+        try:
+            fake.redirect_blobs_to = storage.url
+            digest = fake.put_blob("r/a", data)
+            storage.cut_response_after(40 * KIB, match=lambda method, path: method == "GET")
+
+            async def run() -> bytes:
+                async with _client(fake.address, tmp_path, username="u", password="p-Secret-7") as client:
+                    blobs = client.repo("r/a").blobs
+                    if how == "download":
+                        return (await blobs.download(digest, tmp_path / "blob")).read_bytes()
+                    return b"".join([chunk async for chunk in blobs.open(digest, size=len(data),
+                                                                         chunk_size=4 * KIB)])
+
+            assert asyncio.run(run()) == data
+            gets = [r for r in storage.requests if r.method == "GET"]
+            assert len(gets) == 2 and "range" not in gets[0].headers
+            start = int(gets[1].headers["range"].removeprefix("bytes=").rstrip("-"))
+            assert 0 < start <= 40 * KIB
+            assert all("authorization" not in r.headers for r in gets)
+            assert [r.path for r in mirror.requests] == [f"/blobs/{digest}"] * 2
+            registry_gets = [r for r in fake.requests if r.method == "GET" and "/blobs/" in r.path]
+            # The resume asks the registry again (a signed storage URL may have expired), with the Range.
+            assert registry_gets[-1].headers.get("Range") == gets[1].headers["range"]
+            assert all(r.headers.get("Authorization") for r in registry_gets[-2:])
+        finally:
+            storage.stop()
 
 
 def test_20_of_20_cut_uploads_resume_from_upload_status(

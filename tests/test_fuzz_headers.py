@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocinb._http.headers import Challenge, Link, next_link, parse_link, parse_www_authenticate
+
+pytestmark = pytest.mark.fuzz
 
 EXAMPLES = int(os.environ.get("OCINB_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ocinb.errors import InvalidReferenceError
 from ocinb.reference import MAX_NAME_LENGTH, Reference
+
+pytestmark = pytest.mark.fuzz
 
 EXAMPLES = int(os.environ.get("OCINB_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -254,6 +254,36 @@ async def test_416_then_status_then_resume(fake: FakeRegistry, cache: ContentCac
     assert fake.get_blob(desc.digest) == data
 
 
+async def test_spec_416_resumes_from_its_range_and_location(fake: FakeRegistry, cache: ContentCache) -> None:
+    """FakeRegistry: distribution cannot be made to lose a chunk. The registry acknowledged chunk 2 but kept
+    nothing; chunk 3 then gets the spec's 416 with ``Range: 0-9999`` and a new ``Location``: the client
+    continues from byte 10000 at that Location, without asking for the status."""
+    data = os.urandom(30_000)
+    fake.lose_next_chunks(1, after=1)
+    async with client(fake.address, cache) as c:
+        desc = await c.repo("a/r").blobs.upload(data, chunk_size=10_000)
+    patches = [r for r in fake.requests if r.method == "PATCH"]
+    assert [r.headers.get("Content-Range") for r in patches] == [
+        "0-9999", "10000-19999", "20000-29999", "10000-19999", "20000-29999"]
+    refused, resumed = patches[2], patches[3]
+    assert resumed.param("_state") != refused.param("_state")  # the 416's Location, not the old one
+    assert fake.count("GET", "/v2/a/r/blobs/uploads/") == 0
+    assert fake.get_blob(desc.digest) == data and desc.digest == _digest(data)
+    assert fake.upload_sessions() == 0
+
+
+async def test_spec_416_behind_a_one_shot_stream_fails_clearly(fake: FakeRegistry, cache: ContentCache) -> None:
+    """FakeRegistry, as above, with a one-shot stream: the registry holds less than the stream can still
+    send, so the upload stops with a TransportError saying so, and nothing is committed."""
+    data = os.urandom(30_000)
+    fake.lose_next_chunks(1, after=1)
+    async with client(fake.address, cache) as c:
+        with pytest.raises(TransportError, match="registry holds 10000 bytes"):
+            await c.repo("a/r").blobs.upload(iter([data[:10_000], data[10_000:20_000], data[20_000:]]),
+                                             chunk_size=10_000)
+    assert fake.get_blob(_digest(data)) is None
+
+
 async def test_resume_budget_exhausted_raises(fake: FakeRegistry, cache: ContentCache) -> None:
     fake.fail_next(10, 416, match=lambda m, p: m == "PATCH")
     async with client(fake.address, cache) as c:
@@ -273,23 +303,23 @@ async def test_mount_201(registry: LocalRegistry, repo_name: str, cache: Content
     assert await _read_back(registry.address, repo_name + "-dst", desc.digest, cache) == data
 
 
-async def test_mount_202_uploads_into_opened_session(cache: ContentCache) -> None:
-    """FakeRegistry(mount_mode="always_202"): 2.8 mounts whenever it can, so it never answers 202."""
-    fake = FakeRegistry(mount_mode="always_202")
-    try:
-        data = os.urandom(5000)
-        digest = fake.put_blob("src/x", data)
-        async with client(fake.address, cache) as c:
-            dst = c.repo("dst/y")
-            answer = await dst.blobs.mount(digest, "src/x")
-            assert isinstance(answer, UploadSession)
-            desc = await dst.blobs.upload(data, session=answer)
-            assert desc.digest == digest
-        assert fake.count("POST") == 1
-        assert fake.has_blob("dst/y", digest)
-        assert fake.upload_sessions() == 0
-    finally:
-        fake.stop()
+async def test_mount_202_uploads_into_opened_session(registry: LocalRegistry, repo_name: str,
+                                                     cache: ContentCache) -> None:
+    """Distribution 2.8 answers 202 to a mount it cannot satisfy (the source lacks the blob): the client
+    gets the opened session back and uploads into it, opening no other."""
+    data = os.urandom(5000)
+    digest = _digest(data)
+    async with client(registry.address, cache) as c:
+        await c.repo(repo_name + "-elsewhere").blobs.upload(data)  # the blob exists, but not in the source
+        dst = c.repo(repo_name + "-dst")
+        answer = await dst.blobs.mount(digest, repo_name + "-src")
+        assert isinstance(answer, UploadSession)
+        desc = await dst.blobs.upload(data, session=answer)
+        assert desc.digest == digest
+    session_path = answer.location.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
+    assert registry.request_count("POST", f"/v2/{repo_name}-dst/blobs/uploads/") == 1
+    assert registry.request_count("PUT", "/" + session_path) == 1
+    assert await _read_back(registry.address, repo_name + "-dst", digest, cache) == data
 
 
 async def test_head_skips_existing_blob(registry: LocalRegistry, repo_name: str, cache: ContentCache,

@@ -146,6 +146,9 @@ class Authenticator:
         self._locks: dict[tuple[str, str, tuple[str, ...]], asyncio.Lock] = {}
         self._refresh_token: str | None = credentials.identity_token if credentials else None
         self._no_post: set[str] = set()
+        # Refresh-token grants one at a time: a server that rotates refresh tokens retires the one sent,
+        # so each grant must carry the token the previous answer returned.
+        self._refresh_lock = asyncio.Lock()
         self.token_requests = 0
 
     def __repr__(self) -> str:
@@ -255,11 +258,12 @@ class Authenticator:
         self._check_realm(realm)
         creds = self._credentials
         if self._refresh_token and realm not in self._no_post:
-            resp = await self._post(realm, service, scopes, {
-                "grant_type": "refresh_token", "refresh_token": self._refresh_token})
-            if resp.status_code not in (404, 405):
-                return self._parse(resp, realm)
-            self._no_post.add(realm)
+            async with self._refresh_lock:
+                resp = await self._post(realm, service, scopes, {
+                    "grant_type": "refresh_token", "refresh_token": self._refresh_token})
+                if resp.status_code not in (404, 405):
+                    return self._parse(resp, realm)
+                self._no_post.add(realm)
         params: list[tuple[str, str | int | float | bool | None]] = []
         if service:
             params.append(("service", service))

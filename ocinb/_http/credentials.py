@@ -101,7 +101,7 @@ def from_docker_config(registry: str, config: Mapping[str, object] | None = None
         path = path or docker_config_path()
         try:
             config = json.loads(path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
     if not isinstance(config, Mapping):
         return None

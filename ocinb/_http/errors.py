@@ -50,7 +50,10 @@ def error_from_response(status: int, method: str, url: str, raw: bytes,
     cls = error_class_for(status)
     if status == 401:
         cls = _insufficient_scope(headers, errors, anonymous=anonymous) or cls
-    keep = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
+    # A 416 to an upload chunk says where the upload stands (spec: Range and Location); it is kept for
+    # the resume, never shown (``headers`` is in neither ``str`` nor ``repr``).
+    wanted = {*_KEPT_HEADERS, *(("range", "location") if status == 416 else ())}
+    keep = {k.lower(): v for k, v in headers.items() if k.lower() in wanted}
     body = "" if errors else " ".join(text.split())[:500]
     return cls(status, method, url, errors, body, keep)
 

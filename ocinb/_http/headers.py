@@ -238,9 +238,11 @@ def parse_range_end(value: str | None) -> int | None:
     elif v.startswith("bytes "):
         v = v[len("bytes ") :]
     _start, sep, end = v.partition("-")
-    if not sep or not end.strip().isdigit():
+    end = end.strip()
+    # ASCII digits only (str.isdigit() also passes '²', which int() refuses), and no absurd lengths.
+    if not sep or not (end.isascii() and end.isdigit()) or len(end) > 20:
         return None
-    return int(end.strip())
+    return int(end)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -248,7 +250,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)

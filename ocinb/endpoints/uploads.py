@@ -11,7 +11,7 @@ from .._http.transport import Body, Reply, join_location
 from ..digest import Digest
 from ..errors import ErrorDetail, RegistryError
 from ..models import Descriptor
-from ._base import Endpoint
+from ._base import Endpoint, RepoContext
 
 OCTET = "application/octet-stream"
 
@@ -74,8 +74,25 @@ def _chunk_length(chunk: Body, length: int | None) -> int:
     return size
 
 
+def _held(session: UploadSession, value: str | None) -> int:
+    """The offset to continue at from an upload ``Range: 0-N`` answer (a status, or a 416's)."""
+    end = parse_range_end(value)
+    if end is None:
+        return 0
+    if end == 0:
+        # Distribution answers "0-0" both for an empty upload and for one holding a single byte:
+        # trust what this session knew (nothing sent → 0, at least one byte acknowledged → 1).
+        return min(session.offset, 1)
+    return end + 1
+
+
 class Uploads(Endpoint):
     """``repo.uploads``: the low-level upload protocol, one method per spec row."""
+
+    def __init__(self, ctx: RepoContext) -> None:
+        super().__init__(ctx)
+        # Where a 416 said each session stands (spec: its Range and Location), for the next status().
+        self._told_by_416: dict[str, UploadSession] = {}
 
     async def start(self) -> UploadSession:
         """end-4a: ``POST /v2/<name>/blobs/uploads/`` → 202 + ``Location`` (+ ``OCI-Chunk-Min-Length``)."""
@@ -109,9 +126,20 @@ class Uploads(Endpoint):
         headers = {"Content-Type": OCTET, "Content-Length": str(length)}
         if length:
             headers["Content-Range"] = f"{session.offset}-{session.offset + length - 1}"
-        reply = await self.ctx.core.request(
-            "PATCH", session.location, scopes=self.ctx.push_scopes, expect=(202,), headers=headers, body=chunk,
-        )
+        try:
+            reply = await self.ctx.core.request(
+                "PATCH", session.location, scopes=self.ctx.push_scopes, expect=(202,), headers=headers, body=chunk,
+            )
+        except RegistryError as exc:
+            range_value = exc.headers.get("range")
+            if exc.status == 416 and range_value:
+                location = exc.headers.get("location")
+                self._told_by_416[session.location] = UploadSession(
+                    session.repository,
+                    join_location(session.location, location, status=416, method="PATCH") if location
+                    else session.location,
+                    _held(session, range_value), session.min_chunk)
+            raise
         updated = session.with_reply(reply)
         if reply.headers.get("range") is None:
             updated = UploadSession(updated.repository, updated.location, session.offset + length, updated.min_chunk)
@@ -132,20 +160,18 @@ class Uploads(Endpoint):
         return Descriptor(media_type=OCTET, digest=digest, size=session.offset + (size or 0))
 
     async def status(self, session: UploadSession) -> UploadSession:
-        """end-13 GET the upload's ``Location`` → 204 + ``Range: 0-N``: where to resume."""
+        """end-13 GET the upload's ``Location`` → 204 + ``Range: 0-N``: where to resume.
+
+        When a PATCH of this session was just refused with a 416 carrying ``Range`` (and ``Location``), as
+        the spec has it for an out-of-order chunk, that answer is the status: no request is made.
+        """
+        told = self._told_by_416.pop(session.location, None)
+        if told is not None:
+            return told
         reply = await self.ctx.core.request("GET", session.location, scopes=self.ctx.push_scopes, expect=(204, 200))
-        value = reply.headers.get("range")
-        end = parse_range_end(value)
         updated = session.with_reply(reply)
-        if end is None:
-            offset = 0
-        elif end == 0:
-            # Distribution answers "0-0" both for an empty upload and for one holding a single byte:
-            # trust what this session knew (nothing sent → 0, at least one byte acknowledged → 1).
-            offset = min(session.offset, 1)
-        else:
-            offset = end + 1
-        return UploadSession(updated.repository, updated.location, offset, updated.min_chunk)
+        return UploadSession(updated.repository, updated.location, _held(session, reply.headers.get("range")),
+                             updated.min_chunk)
 
     async def cancel(self, session: UploadSession) -> None:
         """DELETE the upload session (404 is fine: it is gone already)."""
