@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from _tokenserver import TokenServer
 
+import ocinb
 from ocinb.cache import ContentCache
 from ocinb.testing import LocalRegistry, find_registry_binary
 
@@ -86,6 +87,15 @@ def repo_name(request: pytest.FixtureRequest) -> str:
     """A unique repository name valid under the OCI grammar, e.g. `t/test-push-pull-3`."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60].strip("-") or "repo"
     return f"t/{slug}-{next(_repo_counter)}"
+
+
+@pytest.fixture
+def isolated_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every cache, default clients' included, in the test's tmp dir; default clients forgotten after."""
+    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
+    ocinb.configure(docker_config=False, environment=False)
+    yield
+    ocinb.configure()
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
+from _support import run
 from pandas.api import types as ptypes
 
 import ocinb
@@ -28,6 +28,9 @@ T = TypeVar("T")
 
 STARTED = pd.Timestamp.now(tz="UTC").floor("s")  # fetched_at may be written to the second
 SBOM_TYPE = "application/spdx+json"
+SIG_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+pytestmark = pytest.mark.usefixtures("isolated_defaults")
 
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "columns.md"
@@ -96,27 +99,6 @@ def assert_documented(df: pd.DataFrame, helper: str, *, resolve: bool = True) ->
     actual = {name: str(dtype) for name, dtype in df.dtypes.items()}
     wanted = {c.name: SPEC_DTYPES[c.dtype] for c in expected}
     assert actual == wanted, helper
-SIG_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Keep every cache (including default clients') in a tmp dir, and forget default clients after."""
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    ocinb.configure(docker_config=False, environment=False)
-    yield
-    ocinb.configure()
-
-
-def run(registry: LocalRegistry, cache_dir: Path, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
-    """Run ``fn(client)`` on a fresh client of ``registry`` with its cache in ``cache_dir``."""
-
-    async def main() -> T:
-        async with AsyncClient(registry.address, cache=ContentCache(cache_dir), docker_config=False,
-                               environment=False) as client:
-            return await fn(client)
-
-    return asyncio.run(main())
 
 
 def make_config(arch: str, steps: list[tuple[str, bool]], *, variant: str | None = None,

@@ -7,20 +7,20 @@ JWS payload and then meets the clear "schema 1 is not supported" error everywher
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from _support import run
 from conftest import _start
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,7 +29,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 import ocinb
 from ocinb import cli
 from ocinb import media_types as mt
-from ocinb.cache import ContentCache
 from ocinb.client import AsyncClient
 from ocinb.errors import DigestMismatchError, ManifestError, PlatformNotFoundError
 from ocinb.manifest import schema1_payload
@@ -41,24 +40,9 @@ T = TypeVar("T")
 NOT_SUPPORTED = "schema 1 manifests are deprecated and not supported"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every cache, default clients' included, in the test's tmp dir; default clients forgotten after."""
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    ocinb.configure(docker_config=False, environment=False)
-    yield
-    ocinb.configure()
+pytestmark = pytest.mark.usefixtures("isolated_defaults")
 
 
-def run(registry: LocalRegistry, cache_dir: Path, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
-    """Run ``fn(client)`` on a fresh client of ``registry`` whose cache lives in ``cache_dir``."""
-
-    async def main() -> T:
-        async with AsyncClient(registry.address, cache=ContentCache(cache_dir), docker_config=False,
-                               environment=False) as client:
-            return await fn(client)
-
-    return asyncio.run(main())
 
 
 def sha256(data: bytes) -> str:

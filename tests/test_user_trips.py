@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import ocinb
-from ocinb import AsyncClient, Client, ContentCache
+from ocinb import AsyncClient, Client, ContentCache, Repository
 from ocinb import media_types as mt
 from ocinb.models import Descriptor, ImageManifest
 from ocinb.testing import LocalRegistry
@@ -39,6 +39,13 @@ def artifact(subject: Descriptor, empty: Descriptor) -> ImageManifest:
                          config=empty, layers=[empty], subject=subject)
 
 
+def image_and_empty(repo: Repository) -> tuple[Descriptor, Descriptor]:
+    """An image to be a subject, and the empty JSON blob an artifact's config and layer point at."""
+    image = repo.push_image("v1", CONFIG, [b"layer"]).descriptor
+    pushed = repo.blobs.upload(b"{}")
+    return image, Descriptor(media_type=mt.OCI_EMPTY, digest=pushed.digest, size=2)
+
+
 def test_bytes_of_a_manifest_are_the_served_bytes(registry: LocalRegistry, repo_name: str) -> None:
     with client(registry) as c:
         repo = c.repo(repo_name)
@@ -52,9 +59,7 @@ def test_bytes_of_a_manifest_are_the_served_bytes(registry: LocalRegistry, repo_
 def test_put_with_subject_updates_the_referrers_tag(registry: LocalRegistry, repo_name: str) -> None:
     with client(registry) as c:
         repo = c.repo(repo_name)
-        image = repo.push_image("v1", CONFIG, [b"layer"]).descriptor
-        empty = repo.blobs.upload(b"{}")
-        empty = Descriptor(media_type=mt.OCI_EMPTY, digest=empty.digest, size=2)
+        image, empty = image_and_empty(repo)
         first = repo.manifests.put("sig", artifact(image, empty))
         assert first.subject is None  # distribution 2.8 sends no OCI-Subject: the client must keep the tag
         tag = raw_get(registry, f"{repo_name}/manifests/{referrers_tag(image.digest)}")
@@ -76,10 +81,8 @@ def test_put_with_subject_updates_the_referrers_tag(registry: LocalRegistry, rep
 
 def test_delete_can_leave_the_referrers_tag_alone(registry: LocalRegistry, repo_name: str) -> None:
     with client(registry) as c:
+        image, empty = image_and_empty(c.repo(repo_name))
         repo = c.repo(repo_name)
-        image = repo.push_image("v1", CONFIG, [b"layer"]).descriptor
-        pushed = repo.blobs.upload(b"{}")
-        empty = Descriptor(media_type=mt.OCI_EMPTY, digest=pushed.digest, size=2)
         sig = repo.manifests.put("sig", artifact(image, empty))
         repo.manifests.delete(sig.digest, update_referrers=False)
     index = json.loads(raw_get(registry, f"{repo_name}/manifests/{referrers_tag(image.digest)}").content)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_frames import Seeded, run, seed
+from _support import run
+from test_frames import Seeded, seed
 
 import ocinb
 from ocinb import views
@@ -22,12 +22,7 @@ BIG = "Z" * 1_000_000
 HOSTILE = "<script>alert(1)</script> \"dq\" 'sq' & amp \x07bell " + BIG
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "cache"))
-    ocinb.configure(docker_config=False, environment=False)
-    yield
-    ocinb.configure()
+pytestmark = pytest.mark.usefixtures("isolated_defaults")
 
 
 @pytest.fixture(scope="module")
