@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("push", "upload a file as a blob and print its digest")
     p.add_argument("ref", metavar="REPO_REF")
     p.add_argument("file", metavar="FILE")
+    p = add("doctor", "check what a registry supports (exit code 1 when a check fails)")
+    p.add_argument("target", metavar="REGISTRY", help="registry host, e.g. 127.0.0.1:5000 or ghcr.io")
+    p.add_argument("repository", metavar="REPO", nargs="?",
+                   help="repository to look into (default: the first of the catalog, when served)")
+    p.add_argument("--write", metavar="SCRATCH_REPO",
+                   help="also check uploads, mount, deletes and OCI-Subject in this scratch repository "
+                        "(everything pushed is deleted)")
+    p.add_argument("--ca-file", metavar="PEM",
+                   help="CA bundle to verify the registry's certificate with (implies TLS, even on local hosts)")
     p = add("demo", "start a local registry, seed it with demo images and print a summary")
     p.add_argument("--keep", action="store_true",
                    help="leave the registry running and print OCINB_REGISTRY=… lines for `eval`")
@@ -118,16 +127,20 @@ def _password(args: argparse.Namespace, stdin: TextIO) -> str | None:
     return password
 
 
-def _client(registry: str, args: argparse.Namespace) -> AsyncClient:
-    from .client import AsyncClient
-
+def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if args.username:
         kwargs["username"] = args.username
         kwargs["password"] = args.password
     if args.insecure:
         kwargs["insecure"] = True
-    return AsyncClient(registry, **kwargs)
+    return kwargs
+
+
+def _client(registry: str, args: argparse.Namespace) -> AsyncClient:
+    from .client import AsyncClient
+
+    return AsyncClient(registry, **_client_kwargs(args))
 
 
 def _platform(text: str | None) -> Any:
@@ -236,6 +249,33 @@ async def _run_frame(args: argparse.Namespace, out: TextIO) -> int:
         await client.aclose()
     write_frame(df, args.format, out)
     return 0
+
+
+async def _run_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    """``ocinb doctor``: the report as a table, CSV or JSON; 1 when any check failed."""
+    from .client import AsyncClient
+    from .errors import InvalidReferenceError
+    from .reference import parse_registry, validate_repository
+
+    try:
+        registry = parse_registry(args.target)
+        for name in (args.repository, args.write):
+            if name is not None:
+                validate_repository(name)
+    except InvalidReferenceError as exc:
+        raise UsageError(str(exc)) from None
+    if args.ca_file is not None and not os.path.isfile(args.ca_file):
+        raise UsageError(f"no such file: {args.ca_file}")
+    kwargs = _client_kwargs(args)
+    if args.ca_file is not None:  # a CA to verify with means TLS, local hosts included
+        kwargs["verify"], kwargs["insecure"] = args.ca_file, False
+    client = AsyncClient(registry, **kwargs)
+    try:
+        report = await client.doctor(args.repository, write=args.write)
+    finally:
+        await client.aclose()
+    write_frame(report, args.format, out)
+    return 1 if report.failed else 0
 
 
 def plain_text(view: Any) -> str:
@@ -350,7 +390,7 @@ def describe_error(exc: BaseException) -> str:
 _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], Coroutine[Any, Any, int]]] = {
     "tags": _run_frame, "platforms": _run_frame, "layers": _run_frame, "history": _run_frame,
     "referrers": _run_frame, "catalog": _run_frame, "sizes": _run_frame,
-    "inspect": _run_inspect, "pull": _run_pull, "push": _run_push,
+    "inspect": _run_inspect, "pull": _run_pull, "push": _run_push, "doctor": _run_doctor,
 }
 
 

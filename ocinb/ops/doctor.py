@@ -893,7 +893,7 @@ async def cleanup(p: _Probe) -> None:
               "answer 404 and the tag is gone")
 
 
-_READ_ONLY: tuple[Callable[[_Probe], Awaitable[None]], ...] = (api_version, tls, auth, catalog)
+_READ_ONLY: tuple[Callable[[_Probe], Awaitable[None]], ...] = (tls, api_version, auth, catalog)
 _REPOSITORY: tuple[Callable[[_Probe], Awaitable[None]], ...] = (
     tags, head_digest, accept, referrers, blob_range, blob_redirect)
 _AFTER: tuple[Callable[[_Probe], Awaitable[None]], ...] = (anonymous_pull, token_lifetime, rate_limit, latency)
@@ -923,7 +923,7 @@ async def diagnose(core: HttpCore, state: RegistryState, *, registry: str,
     p = _Probe(core, state, registry, repository, scratch, verify, anonymous,
                Diagnosis(registry, core.base_url, repository.name if repository is not None else None))
     for check in _READ_ONLY:
-        if check is not api_version and not p.reachable:
+        if check not in (tls, api_version) and not p.reachable:
             p.add(check.__name__, "skip", "the registry did not answer GET /v2/")
             continue
         if check is catalog and not p.authorized:
