@@ -419,3 +419,28 @@ def test_unreachable_registry_skips_the_rest() -> None:
     assert results(report)["api_version"] == "fail" and "did not answer" in row(report, "api_version").evidence
     assert set(report[~report["check"].isin(["tls", "api_version"])]["result"]) == {"skip"}
     assert io.StringIO(report.to_csv()).getvalue().count("\n") == len(report) + 1
+
+
+def test_deletes_disabled_reports_what_is_left(seeded: tuple[str, dict[str, str]]) -> None:
+    """A registry with deletes off (``storage.delete.enabled: false``): the write checks still run, the deletes
+    are warnings, and ``cleanup`` names every manifest and tag left behind, as a HEAD of each confirms."""
+    with LocalRegistry(delete_enabled=False) as reg:
+        seed(reg.address, "t/app")
+        with client(reg.address) as c:
+            report = c.doctor("t/app", write="t/scratch")
+        assert not report.failed, report[report["result"] == "fail"].to_dict("records")
+        assert row(report, "manifest_delete").result == "warn" and "405" in row(report, "manifest_delete").evidence
+        assert row(report, "cleanup").result == "warn"
+        left = report.attrs["left"]
+        assert left and set(left) <= set(report.attrs["pushed"])
+        raw = httpx.Client(base_url=reg.url, trust_env=False)
+        for item in left:
+            repo, sep, ref = item.partition("@")
+            if sep:
+                statuses = {raw.head(f"/v2/{repo}/manifests/{ref}", headers={"Accept": mt.OCI_MANIFEST}).status_code,
+                            raw.head(f"/v2/{repo}/blobs/{ref}").status_code}
+                assert 200 in statuses, item
+            else:
+                repo, _, tag = item.partition(":")
+                assert tag in raw.get(f"/v2/{repo}/tags/list").json()["tags"]
+        assert all(item in left for item in report.attrs["pushed"])  # nothing could be deleted

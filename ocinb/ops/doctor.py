@@ -442,15 +442,17 @@ async def catalog(p: _Probe) -> None:
         return
     p.state.catalog = True
     link = next_link(reply.headers.get("link"), reply.url)
-    if len(names) > 2:
-        p.add("catalog", "warn", f"GET /v2/_catalog?n=2 → 200 with {len(names)} repositories (n ignored)",
-              "expect the whole catalog in one answer")
-    else:
-        p.add("catalog", "pass", f"GET /v2/_catalog?n=2 → 200 with {len(names)} repositories"
-              + (", Link rel=next" if link else ", no Link (no more)"))
+    picked = ""
     if p.repo is None and names:
         p.repo = p.endpoints(names[0])
         p.out.repository = names[0]
+        picked = f"; the repository checks look into {names[0]}, the first listed"
+    if len(names) > 2:
+        p.add("catalog", "warn", f"GET /v2/_catalog?n=2 → 200 with {len(names)} repositories (n ignored){picked}",
+              "expect the whole catalog in one answer")
+    else:
+        p.add("catalog", "pass", f"GET /v2/_catalog?n=2 → 200 with {len(names)} repositories"
+              + (", Link rel=next" if link else ", no Link (no more)") + picked)
 
 
 async def _tag_page(p: _Probe, n: int | None) -> tuple[Reply, list[str]]:
