@@ -55,6 +55,8 @@ ACCEPT_SCAN = 20
 """How many tags the Accept check HEADs looking for an OCI index and a Docker manifest list."""
 TLS_TIMEOUT = 15.0
 EXPIRY_WARN_DAYS = 14
+MAX_CHUNK = 16 * 1024 * 1024
+"""The largest chunk the write checks send, whatever ``OCI-Chunk-Min-Length`` asks (bounds what they push)."""
 
 
 @dataclass(frozen=True)
@@ -686,7 +688,7 @@ async def rate_limit(p: _Probe) -> None:
 
 
 async def _push_blob(p: _Probe, repo: RepositoryEndpoints, data: bytes, how: str) -> str:
-    """Push ``data`` into ``repo`` the way ``how`` says (monolithic, single POST, chunked); returns what happened."""
+    """Push ``data`` into ``repo`` monolithically (POST, then PUT) or by single POST; returns what happened."""
     digest = _sha(data)
     p.blobs.append((repo.name, digest))
     if how == "monolithic":
@@ -703,16 +705,24 @@ async def _push_blob(p: _Probe, repo: RepositoryEndpoints, data: bytes, how: str
         await repo.uploads.finish(answer, digest, data)
         p.sessions.remove((repo, answer))
         return "202"
+    raise ValueError(f"unknown upload kind {how!r}")
+
+
+async def _push_chunked(p: _Probe, repo: RepositoryEndpoints, token: bytes) -> tuple[bytes, str]:
+    """A chunked upload (end-5): two PATCHes of the chunk size the registry asks for (at least 1 KiB, at most
+    :data:`MAX_CHUNK`), then the PUT with the rest. Returns the bytes sent and what happened."""
     session = await repo.uploads.start()
     p.sessions.append((repo, session))
     p.state.chunk_min_length = session.min_chunk or 0
-    size = max(session.min_chunk or 0, 1024)
-    parts = [data[i:i + size] for i in range(0, len(data), size)]
-    for part in parts[:-1]:
+    size = min(max(session.min_chunk or 0, 1024), MAX_CHUNK)
+    data = secrets.token_bytes(2 * size) + token
+    p.blobs.append((repo.name, _sha(data)))
+    for part in (data[:size], data[size:2 * size]):
         session = await repo.uploads.patch(session, part)
-    await repo.uploads.finish(session, digest, parts[-1])
+        p.sessions[-1] = (repo, session)  # the newest Location, for cancelling should the next step fail
+    await repo.uploads.finish(session, _sha(data), data[2 * size:])
     p.sessions.pop()
-    return f"{len(parts) - 1} PATCH of {size} bytes and a PUT with the last {len(parts[-1])} → 201"
+    return data, f"2 PATCH of {size} bytes and a PUT with the last {len(token)} → 201"
 
 
 async def _verify_blob(repo: RepositoryEndpoints, data: bytes) -> bool:
@@ -727,12 +737,15 @@ async def uploads(p: _Probe) -> None:
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
                          "config": {"Labels": {"org.ocinb.doctor": token}}}).encode()
     single = f"ocinb doctor single POST {token}\n".encode()
-    chunked = secrets.token_bytes(2500) + token.encode()
-    for name, data, how in (("upload_monolithic", config, "monolithic"), ("upload_single_post", single,
-                                                                          "single_post"),
-                            ("upload_chunked", chunked, "chunked")):
+    chunked = b""
+    for name, data, how in (("upload_monolithic", config, "monolithic"),
+                            ("upload_single_post", single, "single_post"), ("upload_chunked", b"", "chunked")):
         try:
-            said = await _push_blob(p, p.scratch, data, how)
+            if how == "chunked":
+                data, said = await _push_chunked(p, p.scratch, token.encode())
+                chunked = data
+            else:
+                said = await _push_blob(p, p.scratch, data, how)
             readable = await _verify_blob(p.scratch, data)
         except OcinbError as exc:
             if how == "chunked":
