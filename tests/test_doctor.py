@@ -444,3 +444,21 @@ def test_deletes_disabled_reports_what_is_left(seeded: tuple[str, dict[str, str]
                 repo, _, tag = item.partition(":")
                 assert tag in raw.get(f"/v2/{repo}/tags/list").json()["tags"]
         assert all(item in left for item in report.attrs["pushed"])  # nothing could be deleted
+
+
+def test_later_calls_start_from_what_the_doctor_learnt(registry: LocalRegistry,
+                                                       seeded: tuple[str, dict[str, str]]) -> None:
+    """After the doctor found that 2.8.2 answers a single POST with 202, the same client's next upload does not
+    try one: the access log shows a POST without ``digest=`` and then the PUT."""
+    name, _ = seeded
+    scratch = f"t/doctor-later-{next(_names)}"
+    with client(registry.address) as c:
+        c.doctor(name, write=scratch)
+        assert c.state.single_post is False
+        start = len(registry.access_log())
+        data = b"uploaded after the doctor"
+        c.repo(scratch).blobs.upload(data)
+    sent = [(e.method, urlsplit(e.path)) for e in registry.access_log()[start:] if "/blobs/uploads/" in e.path]
+    posts = [parts for method, parts in sent if method == "POST"]
+    assert len(posts) == 1 and "digest" not in parse_qs(posts[0].query)
+    assert [method for method, _ in sent] == ["POST", "PUT"]
