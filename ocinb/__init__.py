@@ -51,7 +51,7 @@ from .models import (
 )
 from .ops.copy import CopyReport
 from .ops.describe import ImageDetails, ImagePlatforms, ImageReport, PlatformEntry, SizedImage, TagEntry
-from .ops.doctor import Diagnosis, DoctorCheck
+from .ops.doctor import DoctorCheck
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import Layer
 from .ops.referrers import ReferrerNode
@@ -134,7 +134,6 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "Credentials",
     "DeniedError",
     "Descriptor",
-    "Diagnosis",
     "Digest",
     "DigestMismatchError",
     "DoctorCheck",
