@@ -51,6 +51,7 @@ from .models import (
 )
 from .ops.copy import CopyReport
 from .ops.describe import ImageDetails, ImagePlatforms, ImageReport, PlatformEntry, SizedImage, TagEntry
+from .ops.doctor import DoctorCheck
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import Layer
 from .ops.referrers import ReferrerNode
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
         configure,
         copy,
         default_client,
+        doctor,
         history,
         inspect,
         layers,
@@ -72,7 +74,7 @@ if TYPE_CHECKING:
         tags,
     )
     from .testing import LocalRegistry
-    from .views import InspectView
+    from .views import DoctorReport, InspectView
     from .widgets import Explorer, explorer
 
 __version__ = "0.1.0"
@@ -89,6 +91,8 @@ _LAZY: dict[str, str] = {
     "copy": "ocinb._defaults",
     "configure": "ocinb._defaults",
     "default_client": "ocinb._defaults",
+    "doctor": "ocinb._defaults",
+    "DoctorReport": "ocinb.views",
     "InspectView": "ocinb.views",
     "explorer": "ocinb.widgets",
     "Explorer": "ocinb.widgets",
@@ -132,6 +136,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "Descriptor",
     "Digest",
     "DigestMismatchError",
+    "DoctorCheck",
     "ErrorDetail",
     "Hasher",
     "History",
@@ -187,6 +192,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "configure",
     "copy",
     "default_client",
+    "doctor",
     "explorer",
     "history",
     "inspect",
@@ -195,6 +201,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "referrers",
     "sizes",
     "tags",
+    "DoctorReport",
     "Explorer",
     "InspectView",
     "LocalRegistry",

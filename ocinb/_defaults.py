@@ -22,7 +22,7 @@ from .reference import Reference, parse_registry
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .views import InspectView
+    from .views import DoctorReport, InspectView
 
 _clients: dict[str, AsyncClient] = {}
 _client_kwargs: dict[str, Any] = {}
@@ -118,3 +118,9 @@ def copy(src: str, dst: str, *, platforms: Sequence[str | Platform] | None = Non
     dst_client, dst_ref = _locate(dst)
     return run_sync(src_client.copy(str(src_ref), str(dst_ref), dst_client=dst_client, platforms=platforms,
                                     referrers=referrers))
+
+
+def doctor(registry: str, repository: str | None = None, *, write: str | None = None) -> DoctorReport:
+    """Check what ``registry`` supports (read-only unless ``write`` names a scratch repository, which is cleaned
+    up); see :meth:`AsyncClient.doctor`. What is learnt stays with the default client of that registry."""
+    return run_sync(default_client(registry).doctor(repository, write=write))

@@ -112,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("put", "upload a file as a blob and print its digest", blob_sub, "blob put")
     p.add_argument("ref", metavar="REPO_REF", help="repository; REPO@DIGEST checks the file against DIGEST")
     p.add_argument("file", metavar="FILE")
+    p = add("doctor", "check what a registry supports (exit code 1 when a check fails)")
+    p.add_argument("target", metavar="REGISTRY", help="registry host, e.g. 127.0.0.1:5000 or ghcr.io")
+    p.add_argument("repository", metavar="REPO", nargs="?",
+                   help="repository to look into (default: the first of the catalog, when served)")
+    p.add_argument("--write", metavar="SCRATCH_REPO",
+                   help="also check uploads, mount, deletes and OCI-Subject in this scratch repository "
+                        "(everything pushed is deleted)")
+    p.add_argument("--ca-file", metavar="PEM",
+                   help="CA bundle to verify the registry's certificate with (implies TLS, even on local hosts)")
     p = add("demo", "start a local registry, seed it with demo images and print a summary")
     p.add_argument("--keep", action="store_true",
                    help="leave the registry running and print OCINB_REGISTRY=… lines for `eval`")
@@ -139,16 +148,20 @@ def _password(args: argparse.Namespace, stdin: TextIO) -> str | None:
     return password
 
 
-def _client(registry: str, args: argparse.Namespace) -> AsyncClient:
-    from .client import AsyncClient
-
+def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if args.username:
         kwargs["username"] = args.username
         kwargs["password"] = args.password
     if args.insecure:
         kwargs["insecure"] = True
-    return AsyncClient(registry, **kwargs)
+    return kwargs
+
+
+def _client(registry: str, args: argparse.Namespace) -> AsyncClient:
+    from .client import AsyncClient
+
+    return AsyncClient(registry, **_client_kwargs(args))
 
 
 def _platform(text: str | None) -> Any:
@@ -226,6 +239,31 @@ def _progress() -> bool:
 def _written(df: pd.DataFrame, args: argparse.Namespace, out: TextIO) -> int:
     write_frame(df, args.format, out)
     return 0
+
+
+async def _doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ocinb doctor``: the report as a table, CSV or JSON; 1 when any check failed."""
+    from .errors import InvalidReferenceError
+    from .reference import parse_registry, validate_repository
+
+    try:
+        registry = parse_registry(args.target)
+        for name in (args.repository, args.write):
+            if name is not None:
+                validate_repository(name)
+    except InvalidReferenceError as exc:
+        raise UsageError(str(exc)) from None
+    if args.ca_file is not None and not os.path.isfile(args.ca_file):
+        raise UsageError(f"no such file: {args.ca_file}")
+    kwargs = _client_kwargs(args)
+    if args.ca_file is not None:  # a CA to verify with means TLS, local hosts included
+        kwargs["verify"], kwargs["insecure"] = args.ca_file, False
+    from .client import AsyncClient
+
+    async with AsyncClient(registry, **kwargs) as client:
+        report = await client.doctor(args.repository, write=args.write)
+    write_frame(report, args.format, out)
+    return 1 if report.failed else 0
 
 
 async def _tags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -437,7 +475,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], Coroutine[Any, Any, int
 COMMANDS: dict[str, Handler] = {
     "tags": _tags, "platforms": _platforms, "layers": _layers, "history": _history, "referrers": _referrers,
     "catalog": _catalog, "inspect": _inspect, "sizes": _sizes, "pull": _pull, "push": _push, "copy": _copy,
-    "blob get": _blob_get, "blob put": _blob_put, "demo": _demo,
+    "doctor": _doctor, "blob get": _blob_get, "blob put": _blob_put, "demo": _demo,
 }
 """Each subcommand's handler, by its name as typed (``blob get`` for nested ones)."""
 

@@ -28,7 +28,7 @@ from .ops.referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .views import InspectView
+    from .views import DoctorReport, InspectView
 
 from .reference import Reference, api_host, parse_registry
 
@@ -129,6 +129,7 @@ class AsyncClient:
         """What has been learned about the registry (referrers API, single POST, uploads in flight)."""
         self._core = HttpCore(self.host, credentials=credentials, insecure=insecure, verify=verify, timeout=timeout,
                               max_concurrency=max_concurrency, retry=retry, transport=transport)
+        self._tls = (insecure, verify, transport)  # what the doctor's anonymous probe needs to reach the same host
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._core.base_url}>"
@@ -278,6 +279,29 @@ class AsyncClient:
         report = await describe.inspect_image(repo, ident, platform)
         report.reference = ref
         return views.InspectView.from_report(report)
+
+    async def doctor(self, repository: str | None = None, *, write: str | None = None) -> DoctorReport:
+        """What the registry supports, checked one capability at a time (see :mod:`ocinb.ops.doctor`).
+
+        Read-only unless ``write`` names a scratch repository: then uploads, mount, deletes and ``OCI-Subject``
+        are tried there and everything pushed is deleted. What is learnt goes into :attr:`state`.
+        """
+        from . import frames, views
+        from .ops import doctor as doctor_ops
+
+        insecure, verify, transport = self._tls
+        anonymous = None if self._core.anonymous else HttpCore(self.host, insecure=insecure, verify=verify,
+                                                               transport=transport)
+        try:
+            found = await doctor_ops.diagnose(
+                self._core, self.state, registry=self.registry, verify=verify, anonymous=anonymous,
+                repository=self.repo(repository) if repository else None, scratch=self.repo(write) if write else None)
+        finally:
+            if anonymous is not None:
+                await anonymous.aclose()
+        df = self._attrs(frames.doctor_frame(found.checks), repository=found.repository, scratch=write,
+                         pushed=found.pushed if write else None, left=found.left if write else None)
+        return views.DoctorReport.of(df)
 
     async def aclose(self) -> None:
         await self._core.aclose()

@@ -18,13 +18,15 @@ from . import media_types as mt
 from ._http.transport import RateLimit
 from .models import ImageConfig, ImageManifest, Platform, parse_timestamp
 from .ops.describe import PlatformEntry, SizedImage, TagEntry
+from .ops.doctor import DoctorCheck
 from .ops.referrers import ReferrerNode
 from .plots import plot_layers, plot_sizes
 
 __all__ = [
-    "CATALOG_COLUMNS", "HISTORY_COLUMNS", "LAYERS_COLUMNS", "PLATFORMS_COLUMNS", "REFERRERS_COLUMNS",
-    "SIZES_COLUMNS", "TAGS_COLUMNS", "catalog_frame", "history_frame", "layers_frame", "platforms_frame",
-    "plot_layers", "plot_sizes", "provenance", "referrers_frame", "sizes_frame", "tags_frame", "typed_frame",
+    "CATALOG_COLUMNS", "DOCTOR_COLUMNS", "HISTORY_COLUMNS", "LAYERS_COLUMNS", "PLATFORMS_COLUMNS",
+    "REFERRERS_COLUMNS", "SIZES_COLUMNS", "TAGS_COLUMNS", "catalog_frame", "doctor_frame", "history_frame",
+    "layers_frame", "platforms_frame", "plot_layers", "plot_sizes", "provenance", "referrers_frame", "sizes_frame",
+    "tags_frame", "typed_frame",
 ]
 
 STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string"
@@ -53,6 +55,7 @@ REFERRERS_COLUMNS = {
     "created": UTC_TIME, "title": STR,
 }
 CATALOG_COLUMNS = {"repository": STR}
+DOCTOR_COLUMNS = {"check": STR, "result": STR, "evidence": STR, "advice": STR}
 SIZES_COLUMNS = {
     "tag": STR, "platform": STR, "digest": STR, "size": "int64", "unique_size": "int64", "shared_size": "int64",
     "layer_count": "int64",
@@ -236,3 +239,12 @@ def sizes_frame(images: Sequence[SizedImage]) -> pd.DataFrame:
                      "size": size, "unique_size": unique, "shared_size": size - unique,
                      "layer_count": len(item.image.layers)})
     return typed_frame(rows, SIZES_COLUMNS)
+
+
+def doctor_frame(checks: Sequence[DoctorCheck]) -> pd.DataFrame:
+    """One row per doctor check, in the order run.
+
+    Columns: ``check`` (what was checked), ``result`` (pass, warn, fail, info or skip), ``evidence`` (what the
+    registry answered), ``advice`` (what to do; empty when nothing is needed).
+    """
+    return typed_frame([dataclasses.asdict(c) for c in checks], DOCTOR_COLUMNS)

@@ -28,6 +28,7 @@ from .frames import (
 from .manifest import Manifest
 from .models import ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest
 from .ops.describe import ImageReport
+from .ops.doctor import RESULTS
 from .ops.referrers import ReferrerNode
 
 MAX_TEXT = 2000
@@ -405,3 +406,68 @@ class InspectView:
 @render.register
 def _render_view(view: InspectView) -> str:
     return view._repr_html_()
+
+
+_RESULT_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "info": "#0969da", "skip": "#6e7781"}
+
+
+def _badge(result: str, text: str | None = None) -> str:
+    colour = _RESULT_COLOURS.get(result, "#6e7781")
+    return (f'<span style="display:inline-block;min-width:3em;text-align:center;padding:0 6px;border-radius:8px;'
+            f'color:#fff;background:{colour};font-weight:600">{esc(text if text is not None else result)}</span>')
+
+
+class DoctorReport(pd.DataFrame):
+    """What ``ocinb.doctor`` found: a DataFrame (``check``, ``result``, ``evidence``, ``advice``) shown in a notebook
+    as a report card. ``result`` is one of ``pass``, ``warn``, ``fail``, ``info``, ``skip``
+    (see :data:`ocinb.ops.doctor.RESULTS`); ``attrs`` holds the registry, and what the write checks pushed."""
+
+    @property
+    def _constructor(self) -> type[DoctorReport]:
+        return DoctorReport
+
+    @classmethod
+    def of(cls, df: pd.DataFrame) -> DoctorReport:
+        """The report of a doctor frame, its ``attrs`` kept."""
+        report = cls(df)
+        report.attrs.update(df.attrs)
+        return report
+
+    @property
+    def failed(self) -> bool:
+        """Whether any check failed (``ocinb doctor`` exits 1 then)."""
+        return "result" in self.columns and bool((self["result"] == "fail").any())
+
+    def _repr_html_(self) -> str:
+        return doctor_html(self)
+
+
+def doctor_html(df: pd.DataFrame) -> str:
+    """The report card: counts by result, then one row per check with its badge, evidence and advice (escaped)."""
+    if not {"check", "result", "evidence", "advice"} <= set(df.columns):
+        return _wrap("Registry doctor", table(df))
+    counts = df["result"].value_counts().to_dict() if len(df) else {}
+    summary = " ".join(f"{_badge(r, f'{r} {counts.get(r, 0)}')}" for r in RESULTS)
+    where = esc(df.attrs.get("registry", ""))
+    if df.attrs.get("repository"):
+        where += " · " + esc(df.attrs["repository"])
+    rows = []
+    for row in df.head(MAX_ROWS).itertuples(index=False):
+        result = cell_text(row.result)
+        colour = _RESULT_COLOURS.get(result, "#6e7781")
+        rows.append(f'<tr style="border-left:4px solid {colour}"><td style="{_CELL}">{_badge(result)}</td>'
+                    f'<td style="{_CELL};{_MONO}">{esc(cell_text(row.check))}</td>'
+                    f'<td style="{_CELL}">{esc(cell_text(row.evidence))}</td>'
+                    f'<td style="{_CELL}">{esc(cell_text(row.advice))}</td></tr>')
+    if len(df) > MAX_ROWS:
+        rows.append(f'<tr><td style="{_CELL}" colspan="4">… {len(df) - MAX_ROWS} more checks</td></tr>')
+    head = "".join(f'<th style="{_CELL}">{name}</th>' for name in ("result", "check", "evidence", "advice"))
+    verdict = "some checks failed" if (df["result"] == "fail").any() else "no check failed"
+    body = (f'<div style="margin-bottom:6px">{where} — {verdict}</div><div style="margin-bottom:6px">{summary}</div>'
+            f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return _wrap("Registry doctor", body)
+
+
+@render.register
+def _render_doctor(report: DoctorReport) -> str:
+    return doctor_html(report)

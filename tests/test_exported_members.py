@@ -50,6 +50,14 @@ def _hints(member: Any) -> dict[str, Any]:
     from matplotlib.axes import Axes
 
     names = {"pd": pd, "Axes": Axes, **{n: getattr(ocinb, n) for n in ocinb.__all__}}
+    if isinstance(member, type) and any(k.__module__.split(".")[0] != "ocinb" for k in member.__mro__[1:-1]):
+        # A subclass of a foreign class (DoctorReport of pandas' DataFrame): the annotations of its ocinb
+        # classes only; the foreign base's name types its own modules import under TYPE_CHECKING.
+        own = {}
+        for klass in reversed(member.__mro__):
+            if klass.__module__.split(".")[0] == "ocinb":
+                own.update(vars(klass).get("__annotations__", {}))
+        member = type(member.__name__, (), {"__annotations__": own, "__module__": member.__module__})
     return typing.get_type_hints(member, localns=names)
 
 

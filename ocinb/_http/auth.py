@@ -150,6 +150,10 @@ class Authenticator:
         # so each grant must carry the token the previous answer returned.
         self._refresh_lock = asyncio.Lock()
         self.token_requests = 0
+        self.token_lifetime: float | None = None
+        """Seconds the last token was issued for (``expires_in``, else the spec's default of 60)."""
+        self.token_lifetime_stated: bool | None = None
+        """Whether the token server stated ``expires_in`` for the last token."""
 
     def __repr__(self) -> str:
         scheme = self._challenge.scheme if self._challenge else None
@@ -159,6 +163,11 @@ class Authenticator:
     def scheme(self) -> str | None:
         """The scheme learnt from the registry's challenge (``basic``/``bearer``), or ``None`` yet."""
         return self._challenge.scheme if self._challenge else None
+
+    @property
+    def challenge(self) -> Challenge | None:
+        """The challenge learnt from the registry (scheme, realm, service), ``None`` before the first 401."""
+        return self._challenge
 
     @property
     def known(self) -> bool:
@@ -312,6 +321,7 @@ class Authenticator:
         expires_in = body.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else float(
             DEFAULT_EXPIRES_IN)
+        self.token_lifetime, self.token_lifetime_stated = lifetime, isinstance(expires_in, int | float)
         refresh = body.get("refresh_token")
         if isinstance(refresh, str) and refresh:
             self._refresh_token = refresh
