@@ -1,0 +1,188 @@
+"""What is installed in an image, from the files of its squashed tree: pure parsers, one module per ecosystem.
+
+:data:`CATALOGERS` run cheapest first (``os-release``, then dpkg, apk, Python, npm, rpm, Go). A reader asks
+:func:`wanted` which files to buffer (each under its cataloger's size cap), then :func:`catalog_files` turns
+them into :class:`PackageRow` s; :func:`catalog_tree` does both over an iterable of tree entries. The input is
+the squashed view (a file deleted by a later layer is simply absent), so the caller handles layer order and
+whiteouts. Nothing here raises for bad content: an unknown or malformed database is a row with ``warning`` set.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from . import apk, dpkg, golang, npm, osrelease, python, rpm
+from .base import (
+    CatalogContext,
+    Cataloger,
+    OsRelease,
+    PackageRow,
+    WantedFile,
+    normalize_path,
+    warning_row,
+)
+
+__all__ = [
+    "CATALOGERS", "Catalog", "CatalogContext", "Cataloger", "OsRelease", "PackageRow", "TreeEntry",
+    "WantedFile", "catalog_files", "catalog_tree", "wanted",
+]
+
+CATALOGERS: tuple[Cataloger, ...] = (
+    osrelease.CATALOGER, dpkg.CATALOGER, apk.CATALOGER, python.CATALOGER, npm.CATALOGER, rpm.CATALOGER,
+    golang.CATALOGER,
+)
+"""Every cataloger, cheapest first; ``os-release`` first of all since the OS names the distro in purls."""
+
+ECOSYSTEM = {"os-release": "os", "dpkg": "deb", "apk": "apk", "python": "pypi", "npm": "npm", "rpm": "rpm",
+             "golang": "golang"}
+"""The ``ecosystem`` value of each cataloger's rows (the purl type)."""
+
+MAX_LINK_HOPS = 40
+"""Symlinks followed before giving up (Linux's own limit)."""
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a squashed tree: its path, the layer it came from, its size and how to read its bytes.
+
+    ``mode`` (permission bits) lets the Go cataloger pick executables; ``linkname`` marks a symlink (its target,
+    relative to the link's directory or absolute), which is followed for the files catalogers want.
+    ``read`` is called at most once, only for wanted files under their size cap.
+    """
+
+    path: str
+    layer: int
+    size: int
+    read: Callable[[], bytes]
+    mode: int | None = None
+    linkname: str | None = None
+
+
+@dataclass
+class Catalog:
+    """The result: the OS (``None`` when the image has no os-release) and the rows, warnings among them."""
+
+    os: OsRelease | None = None
+    rows: list[PackageRow] = field(default_factory=list)
+
+    @property
+    def packages(self) -> list[PackageRow]:
+        """The rows that are packages (no warning)."""
+        return [r for r in self.rows if r.warning is None]
+
+    @property
+    def warnings(self) -> list[PackageRow]:
+        """The rows that say what could not be read."""
+        return [r for r in self.rows if r.warning is not None]
+
+
+def wanted(path: str, size: int | None = None, mode: int | None = None) -> list[Cataloger]:
+    """The catalogers that read ``path`` (a reader buffers it if this is not empty and ``size`` is under the
+    largest of their caps; :func:`catalog_files` reports the over-cap ones)."""
+    return [c for c in CATALOGERS if c.wants(path, mode)]
+
+
+def catalog_files(files: Mapping[str, tuple[int | None, bytes]], *, links: Mapping[str, str] | None = None,
+                  layers: Mapping[str, int] | None = None, modes: Mapping[str, int] | None = None,
+                  too_large: Mapping[str, tuple[int | None, int]] | None = None) -> Catalog:
+    """Run every cataloger over a squashed view: ``files`` maps a path to (layer, bytes).
+
+    ``links`` maps a symlink's path to its target: a wanted link whose target is in ``files`` but not wanted
+    under its own name is read through the link (so each content is cataloged once). ``layers`` gives the
+    layer of paths known only by name (dpkg's ``info/*.list``); ``modes`` the permission bits of files (so the
+    Go cataloger sees executables outside ``bin``); ``too_large`` maps wanted paths that were not read to
+    (layer, size), each a warning row. Files no cataloger wants are ignored; one over its cataloger's cap is a
+    warning row.
+    """
+    view = {normalize_path(p): v for p, v in files.items()}
+    bits = {normalize_path(p): m for p, m in (modes or {}).items()}
+    link_map = {normalize_path(k): v for k, v in (links or {}).items()}
+    for link in link_map:
+        target = resolve(link, link_map)
+        if target is not None and target in view and not wanted(target, mode=bits.get(target)):
+            view.setdefault(link, view[target])
+            if target in bits:
+                bits.setdefault(link, bits[target])
+    context = CatalogContext(os=None, layers={normalize_path(p): layer for p, layer in (layers or {}).items()})
+    skipped = {normalize_path(p): v for p, v in (too_large or {}).items()}
+    result = Catalog()
+    chosen_by: list[tuple[Cataloger, list[WantedFile]]] = []
+    for cataloger in CATALOGERS:
+        chosen: list[WantedFile] = []
+        for path in sorted(view):
+            if not cataloger.wants(path, bits.get(path)):
+                continue
+            layer, data = view[path]
+            if len(data) > cataloger.max_size:
+                result.rows.append(over_cap(cataloger, path, layer, len(data)))
+            else:
+                chosen.append(WantedFile(path=path, layer=layer, data=data))
+        for path, (layer, size) in sorted(skipped.items()):
+            if cataloger.wants(path, bits.get(path)):
+                result.rows.append(over_cap(cataloger, path, layer, size))
+        chosen_by.append((cataloger, chosen))
+    result.os = context.os = osrelease.identify(chosen_by[0][1])
+    for cataloger, chosen in chosen_by:
+        result.rows += cataloger.parse(chosen, context)
+    return result
+
+
+def over_cap(cataloger: Cataloger, path: str, layer: int | None, size: int) -> PackageRow:
+    """The warning row for a wanted file larger than its cataloger reads."""
+    return warning_row(ECOSYSTEM[cataloger.name], path, layer,
+                       f"{path} is {size} bytes, over the {cataloger.name} cataloger's cap of "
+                       f"{cataloger.max_size} bytes; not read")
+
+
+def resolve(path: str, links: Mapping[str, str]) -> str | None:
+    """Follow ``path`` through ``links`` (path → target) to a path that is not a link; ``None`` on a loop."""
+    for _ in range(MAX_LINK_HOPS):
+        target = links.get(path)
+        if target is None:
+            return path
+        base = "" if target.startswith("/") else posixpath.dirname(path)
+        path = normalize_path(posixpath.normpath(posixpath.join("/", base, target)))
+    return None
+
+
+def catalog_tree(entries: Iterable[TreeEntry | tuple[object, ...]]) -> Catalog:
+    """Run every cataloger over a squashed tree's entries (:class:`TreeEntry` or ``(path, layer, size, read[,
+    mode[, linkname]])`` tuples): only wanted files under their cap are read, each once, as they come by;
+    a wanted symlink's target is read afterwards when no cataloger wants it under its own name."""
+    files: dict[str, tuple[int | None, bytes]] = {}
+    links: dict[str, str] = {}
+    layers: dict[str, int] = {}
+    modes: dict[str, int] = {}
+    too_large: dict[str, tuple[int | None, int]] = {}
+    regular: dict[str, TreeEntry] = {}
+    for item in entries:
+        entry = item if isinstance(item, TreeEntry) else TreeEntry(*item)  # type: ignore[arg-type]
+        path = normalize_path(entry.path)
+        if entry.linkname is not None:
+            links[path] = entry.linkname
+            continue
+        regular[path] = entry
+        if entry.mode is not None:
+            modes[path] = entry.mode
+        if any(c.wants_layer_of(path) for c in CATALOGERS):
+            layers[path] = entry.layer
+        takers = wanted(path, entry.size, entry.mode)
+        if not takers:
+            continue
+        if entry.size > max(c.max_size for c in takers):
+            too_large[path] = (entry.layer, entry.size)
+        else:
+            files[path] = (entry.layer, entry.read())
+    for link in links:
+        takers = wanted(link)
+        target = resolve(link, links)
+        if not takers or target is None or target in files or target in too_large or target not in regular:
+            continue
+        entry = regular[target]
+        if entry.size > max(c.max_size for c in takers):
+            too_large[link] = (entry.layer, entry.size)
+        else:
+            files[target] = (entry.layer, entry.read())
+    return catalog_files(files, links=links, layers=layers, modes=modes, too_large=too_large)

@@ -1,0 +1,229 @@
+"""What every cataloger shares: the row it produces, the OS it reads, the paths it asks for, and package URLs.
+
+Pure code (no network, no pandas): a cataloger turns the bytes of the files it wanted into :class:`PackageRow` s;
+a database it cannot read becomes a row with ``warning`` set, never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from functools import lru_cache
+from urllib.parse import quote
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OsRelease:
+    """The distribution an image says it is, from ``os-release`` (``ID``, ``VERSION_ID``, …), for the purls."""
+
+    id: str | None = None
+    version_id: str | None = None
+    version_codename: str | None = None
+    id_like: tuple[str, ...] = ()
+    pretty_name: str | None = None
+    name: str | None = None
+    path: str | None = None
+    layer: int | None = None
+
+    @property
+    def distro(self) -> str | None:
+        """The purl ``distro`` qualifier: ``ID-VERSION_ID`` (``debian-12``), else the ID or the codename."""
+        if self.id and self.version_id:
+            return f"{self.id}-{self.version_id}"
+        return self.id or self.version_codename
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    """One installed package (or, with ``warning`` set, one thing a cataloger could not read)."""
+
+    ecosystem: str
+    name: str | None
+    version: str | None
+    path: str
+    layer: int | None = None
+    arch: str | None = None
+    source_name: str | None = None
+    size: int | None = None
+    license: str | None = None
+    purl: str | None = None
+    warning: str | None = None
+
+
+def warning_row(ecosystem: str, path: str, layer: int | None, message: str) -> PackageRow:
+    """A row that says why ``path`` gave no packages (unknown format, malformed, over its size cap)."""
+    return PackageRow(ecosystem=ecosystem, name=None, version=None, path=path, layer=layer, warning=message)
+
+
+@dataclass(frozen=True)
+class WantedFile:
+    """A file a cataloger read: its squashed-tree path, the layer its content came from, and the bytes."""
+
+    path: str
+    layer: int | None
+    data: bytes
+
+
+@dataclass
+class CatalogContext:
+    """What a cataloger may consult besides its own files: the OS, and the layer of paths it asked to see."""
+
+    os: OsRelease | None = None
+    layers: Mapping[str, int] = field(default_factory=dict)
+    """Layer index of each path matched by a cataloger's ``layer_globs`` (seen in the tree, never read)."""
+
+
+@dataclass(frozen=True)
+class Cataloger:
+    """One ecosystem: which paths it reads (exact paths, globs), the most bytes it reads of one, and its parser.
+
+    ``globs`` use ``*`` within one path segment and ``**/`` for any number of leading directories; paths are
+    relative to the image root, without a leading ``/``. ``executables`` asks for every executable regular file
+    (the Go cataloger). ``layer_globs`` are paths whose layer (not content) the parser wants to know; ``exclude``
+    globs are never read.
+    """
+
+    name: str
+    parse: Callable[[Sequence[WantedFile], CatalogContext], list[PackageRow]]
+    paths: tuple[str, ...] = ()
+    globs: tuple[str, ...] = ()
+    max_size: int = 64 * MIB
+    executables: bool = False
+    layer_globs: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+    def wants(self, path: str, mode: int | None = None) -> bool:
+        """Whether this cataloger reads ``path`` (``mode``: the entry's permission bits, when known)."""
+        path = normalize_path(path)
+        if any(glob_regex(g).fullmatch(path) for g in self.exclude):
+            return False
+        if path in self.paths or any(glob_regex(g).fullmatch(path) for g in self.globs):
+            return True
+        return self.executables and is_executable_candidate(path, mode)
+
+    def wants_layer_of(self, path: str) -> bool:
+        """Whether the parser wants to know which layer ``path`` came from (without reading it)."""
+        path = normalize_path(path)
+        return any(glob_regex(g).fullmatch(path) for g in self.layer_globs)
+
+
+EXECUTABLE_DIRS = ("bin/", "sbin/", "usr/bin/", "usr/sbin/", "usr/local/bin/", "usr/local/sbin/", "ko-app/")
+"""Where an executable is looked for when the tree gives no permission bits."""
+
+
+def is_executable_candidate(path: str, mode: int | None) -> bool:
+    """An executable bit in ``mode``, or (mode unknown) a file directly in a usual ``bin`` directory."""
+    if mode is not None:
+        return bool(mode & 0o111)
+    return any(path.startswith(d) and "/" not in path[len(d):] for d in EXECUTABLE_DIRS)
+
+
+def normalize_path(path: str) -> str:
+    """A tar or tree path as catalogers compare it: no leading ``./`` or ``/``, no trailing ``/``."""
+    while path.startswith("./"):
+        path = path[2:]
+    return path.strip("/")
+
+
+@lru_cache(maxsize=256)
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """``glob`` as a regex: ``**/`` is zero or more directories, ``*`` and ``?`` stay within one segment."""
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def parse_rfc822(data: bytes) -> dict[str, str]:
+    """The header fields of an RFC 822 style block (Python ``METADATA``), first value of each, names lowercased."""
+    message = BytesHeaderParser(policy=compat32).parsebytes(data)
+    fields: dict[str, str] = {}
+    for key, value in message.items():
+        fields.setdefault(key.lower(), str(value))
+    return fields
+
+
+def rfc822_all(data: bytes, name: str) -> list[str]:
+    """Every value of the repeatable header ``name`` (``Classifier``, ``Requires-Dist``)."""
+    message = BytesHeaderParser(policy=compat32).parsebytes(data)
+    return [str(v) for v in message.get_all(name, [])]
+
+
+def parse_stanzas(text: str, problems: list[str] | None = None) -> Iterable[dict[str, str]]:
+    """Debian control paragraphs (``Field: value``, continuation lines start with a space, blank lines between).
+
+    Field names are case-insensitive (Debian Policy 5.1), so they are lowercased; continuation lines are joined
+    with a newline. A line that is neither is skipped and described in ``problems`` (so the caller can warn
+    without losing the paragraphs around it).
+    """
+    fields: dict[str, str] = {}
+    key: str | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            if fields:
+                yield fields
+            fields, key = {}, None
+        elif line[0] in " \t":
+            if key is None:
+                if problems is not None:
+                    problems.append(f"line {number}: a continuation line with no field before it")
+                continue
+            fields[key] += "\n" + line.strip()
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            key = name.strip().lower()
+            fields[key] = value.strip()
+        elif not line.startswith("#") and problems is not None:
+            problems.append(f"line {number}: not a 'Field: value' line: {line[:80]!r}")
+    if fields:
+        yield fields
+
+
+def purl(kind: str, namespace: str | None, name: str, version: str | None,
+         qualifiers: Mapping[str, str | None] | None = None) -> str:
+    """A package URL (the purl spec): ``pkg:type/namespace/name@version?key=value``, each part percent-encoded,
+    qualifiers sorted by key and empty ones left out."""
+    out = f"pkg:{kind}/"
+    if namespace:
+        out += "/".join(_encode(segment) for segment in namespace.split("/") if segment) + "/"
+    out += _encode(name)
+    if version:
+        out += "@" + _encode(version)
+    pairs = sorted((k, v) for k, v in (qualifiers or {}).items() if v)
+    if pairs:
+        out += "?" + "&".join(f"{k}={_encode(v)}" for k, v in pairs)
+    return out
+
+
+def _encode(part: str) -> str:
+    """Percent-encode one purl component; ``:`` stays as it is (the spec allows it unencoded)."""
+    return quote(part, safe=":")
+
+
+def first_line(value: str | None, limit: int = 200) -> str | None:
+    """A one-line value (the first non-empty line, at most ``limit`` characters), for license fields."""
+    if value is None:
+        return None
+    for line in value.splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return None

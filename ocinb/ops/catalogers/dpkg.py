@@ -1,0 +1,103 @@
+"""dpkg's database: ``var/lib/dpkg/status`` and distroless images' ``var/lib/dpkg/status.d/*`` (one file per
+package, ``*.md5sums`` beside them), Debian control paragraphs (Debian Policy §5, dpkg-query(1)).
+
+A package counts as installed unless its ``Status`` state is ``not-installed`` or ``config-files`` (removed, its
+configuration kept), which is what ``dpkg-query -W`` lists once those two states are left out. ``Installed-Size``
+is in KiB. The layer of a package is the layer of its ``var/lib/dpkg/info/<name>[:<arch>].list`` when the tree
+has one (the layer that unpacked it), else the layer of the database file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .base import (
+    KIB,
+    MIB,
+    CatalogContext,
+    Cataloger,
+    PackageRow,
+    WantedFile,
+    parse_stanzas,
+    purl,
+    warning_row,
+)
+
+STATUS = "var/lib/dpkg/status"
+STATUS_D = "var/lib/dpkg/status.d/*"
+INFO_LISTS = "var/lib/dpkg/info/*.list"
+NOT_INSTALLED = frozenset({"not-installed", "config-files"})
+SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]*)\))?$")
+
+
+def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageRow]:
+    """One row per installed package in each database file; warning rows for what cannot be read."""
+    rows: list[PackageRow] = []
+    for wanted in files:
+        rows += parse_file(wanted, context)
+    return rows
+
+
+def parse_file(wanted: WantedFile, context: CatalogContext) -> list[PackageRow]:
+    """The packages of one status file (or one ``status.d`` entry)."""
+    try:
+        text = wanted.data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = wanted.data.decode("latin-1")
+    problems: list[str] = []
+    rows: list[PackageRow] = []
+    unnamed = 0
+    for stanza in parse_stanzas(text, problems):
+        name = stanza.get("package")
+        if not name:
+            unnamed += 1
+            continue
+        state = stanza.get("status", "install ok installed").split()
+        if len(state) == 3 and state[2] in NOT_INSTALLED:
+            continue
+        rows.append(row(stanza, name, wanted, context))
+    if unnamed:
+        problems.append(f"{unnamed} paragraph(s) without a Package field")
+    if not rows and not problems and wanted.path == STATUS and wanted.data.strip():
+        problems.append("no installed package in it")
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        rows.append(warning_row("deb", wanted.path, wanted.layer, f"malformed dpkg database: {shown}"))
+    return rows
+
+
+def row(stanza: dict[str, str], name: str, wanted: WantedFile, context: CatalogContext) -> PackageRow:
+    """A package's row: source from ``Source`` (``name (version)``, default the package), size from KiB."""
+    version = stanza.get("version") or None
+    arch = stanza.get("architecture") or None
+    source_name = name
+    source_version = version
+    match = SOURCE.match(stanza.get("source", ""))
+    if match:
+        source_name = match["name"]
+        source_version = match["version"] or version
+    raw_size = stanza.get("installed-size", "")
+    size = int(raw_size) * KIB if raw_size.isdigit() else None
+    layer = wanted.layer
+    if wanted.path == STATUS:
+        for info in (f"var/lib/dpkg/info/{name}:{arch}.list", f"var/lib/dpkg/info/{name}.list"):
+            if info in context.layers:
+                layer = context.layers[info]
+                break
+    upstream = None
+    if source_name != name or source_version != version:
+        upstream = source_name if source_version == version else f"{source_name}@{source_version}"
+    os = context.os
+    return PackageRow(
+        ecosystem="deb", name=name, version=version, arch=arch, source_name=source_name, size=size,
+        path=wanted.path, layer=layer,
+        purl=purl("deb", os.id if os else None, name, version,
+                  {"arch": arch, "distro": os.distro if os else None, "upstream": upstream}),
+    )
+
+
+CATALOGER = Cataloger(
+    name="dpkg", parse=parse, paths=(STATUS,), globs=(STATUS_D,), exclude=("var/lib/dpkg/status.d/*.md5sums",),
+    max_size=32 * MIB, layer_globs=(INFO_LISTS,),
+)
