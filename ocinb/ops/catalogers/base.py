@@ -102,16 +102,15 @@ class Cataloger:
     def wants(self, path: str, mode: int | None = None) -> bool:
         """Whether this cataloger reads ``path`` (``mode``: the entry's permission bits, when known)."""
         path = normalize_path(path)
-        if any(glob_regex(g).fullmatch(path) for g in self.exclude):
+        if self.exclude and globs_regex(self.exclude).fullmatch(path):
             return False
-        if path in self.paths or any(glob_regex(g).fullmatch(path) for g in self.globs):
+        if path in self.paths or (self.globs and globs_regex(self.globs).fullmatch(path)):
             return True
         return self.executables and is_executable_candidate(path, mode)
 
     def wants_layer_of(self, path: str) -> bool:
         """Whether the parser wants to know which layer ``path`` came from (without reading it)."""
-        path = normalize_path(path)
-        return any(glob_regex(g).fullmatch(path) for g in self.layer_globs)
+        return bool(self.layer_globs) and globs_regex(self.layer_globs).fullmatch(normalize_path(path)) is not None
 
 
 EXECUTABLE_DIRS = ("bin/", "sbin/", "usr/bin/", "usr/sbin/", "usr/local/bin/", "usr/local/sbin/", "ko-app/")
@@ -130,6 +129,12 @@ def normalize_path(path: str) -> str:
     while path.startswith("./"):
         path = path[2:]
     return path.strip("/")
+
+
+@lru_cache(maxsize=64)
+def globs_regex(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex matching any of ``globs`` (see :func:`glob_regex`)."""
+    return re.compile("|".join(f"(?:{glob_regex(g).pattern})" for g in globs))
 
 
 @lru_cache(maxsize=256)

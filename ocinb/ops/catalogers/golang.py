@@ -4,8 +4,9 @@ uvarint-length-prefixed strings follow, the Go version and the module info, whos
 ``dep``, ``=>`` (replaces the line before) and ``build`` (key=value settings).
 
 The raw file is scanned (ELF, Mach-O and PE keep the section's file offset aligned like its address), so every
-executable is read under the size cap. Rows: the main module, each dependency (with its replacement applied) and
-the Go standard library (``stdlib`` at the toolchain's version).
+executable is read under the size cap. Rows: the main module, each dependency (named as required, at the version
+built; a replacement's path is the ``source_name``) and the Go standard library (``stdlib`` at the toolchain's
+version).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ EXECUTABLE_MAGICS = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf"
 
 @dataclass(frozen=True)
 class Module:
-    """A ``mod`` or ``dep`` line (after any ``=>`` replacement): module path, version, go.sum hash."""
+    """A ``mod`` or ``dep`` line: the module path as required, the version built (the ``=>`` line's when it is
+    replaced), its go.sum hash, and the replacement's path (a module path or a local directory)."""
 
     path: str
     version: str | None
     sum: str | None = None
-    replaced_from: str | None = None
+    replacement: str | None = None
 
 
 @dataclass
@@ -113,8 +115,8 @@ def parse_modinfo(go_version: str, modinfo: str) -> BuildInfo:
         elif word == "=>" and parts[0] and last is not None:
             current = info.main if last == "mod" else info.deps[-1]
             assert current is not None
-            replaced = Module(parts[0], parts[1] if len(parts) > 1 else None, parts[2] if len(parts) > 2 else None,
-                              replaced_from=current.path)
+            replaced = Module(current.path, parts[1] if len(parts) > 1 else None,
+                              parts[2] if len(parts) > 2 else None, replacement=parts[0])
             if last == "mod":
                 info.main = replaced
             else:
@@ -149,7 +151,7 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
         for module in modules:
             rows.append(PackageRow(
                 ecosystem="golang", name=module.path, version=module.version, arch=arch,
-                source_name=module.replaced_from, path=wanted.path, layer=wanted.layer,
+                source_name=module.replacement, path=wanted.path, layer=wanted.layer,
                 purl=golang_purl(module.path, module.version),
             ))
         stdlib = info.go_version.removeprefix("go").split(" ")[0] or None
