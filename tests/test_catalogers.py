@@ -20,7 +20,20 @@ import pytest
 from packageurl import PackageURL
 
 from ocinb.frames import PACKAGES_COLUMNS, STR, packages_frame
-from ocinb.ops.catalogers import CATALOGERS, Catalog, PackageRow, TreeEntry, catalog_files, catalog_tree, wanted
+from ocinb.ops.catalogers import (
+    CATALOGERS,
+    Catalog,
+    CatalogContext,
+    PackageRow,
+    TreeEntry,
+    WantedFile,
+    catalog_files,
+    catalog_tree,
+    dpkg,
+    golang,
+    read_limit,
+    wanted,
+)
 from ocinb.ops.catalogers.base import MIB
 
 DPKG_STATUS = Path("/var/lib/dpkg/status")
@@ -114,6 +127,7 @@ def test_dpkg_status_agrees_with_dpkg_query(tmp_path: Path, status_bytes: bytes)
     assert ours(catalog) == expected
     assert not catalog.warnings
     assert {r.layer for r in catalog.packages} == {3} and {r.path for r in catalog.packages} == {"var/lib/dpkg/status"}
+    assert {r.license for r in catalog.packages} == {None}  # no copyright files in this view
     check_purls(catalog)
     assert catalog.os is not None
     distro = {PackageURL.from_string(r.purl or "").qualifiers.get("distro") for r in catalog.packages}
@@ -191,6 +205,39 @@ def test_dpkg_layer_is_the_layer_that_unpacked_the_package(status_bytes: bytes) 
     if "libc6" in layers:
         assert layers["libc6"] == 0
     assert {layer for name, layer in layers.items() if name not in ("bash", "libc6")} == {5}
+
+
+def test_dpkg_licenses_agree_with_python_debian(status_bytes: bytes) -> None:
+    """Licenses from this machine's ``usr/share/doc/*/copyright`` (doc directories that are symlinks followed),
+    against python-debian's DEP-5 parser: the header's and each ``Files`` paragraph's short name, once each."""
+    from debian.copyright import Copyright
+
+    doc = Path("/usr/share/doc")
+    entries = [TreeEntry("var/lib/dpkg/status", 0, len(status_bytes), lambda: status_bytes, 0o644)]
+    for child in doc.iterdir():
+        rel = f"usr/share/doc/{child.name}"
+        if child.is_symlink():
+            entries.append(TreeEntry(rel, 0, 0, refuse(rel), 0o777, os.readlink(child)))
+        elif (child / "copyright").is_file() and not (child / "copyright").is_symlink():
+            entries.append(TreeEntry(f"{rel}/copyright", 0, (child / "copyright").stat().st_size,
+                                     (lambda p=child / "copyright": p.read_bytes()), 0o644))
+    catalog = catalog_tree(entries)
+    checked = 0
+    for row in catalog.packages:
+        path = Path(os.path.realpath(doc / (row.name or ""))) / "copyright"
+        if not path.is_file():
+            assert row.license is None, row
+            continue
+        try:
+            parsed = Copyright(path.open(encoding="utf-8", errors="replace"), strict=False)
+        except Exception:  # not machine-readable, or beyond python-debian: nothing to compare with
+            continue
+        names = [parsed.header.license.synopsis if parsed.header.license else ""]
+        names += [p.license.synopsis if p.license else "" for p in parsed.all_files_paragraphs()]
+        expected = " AND ".join(dict.fromkeys(n.strip() for n in names if n and n.strip())) or None
+        assert row.license == expected, (row.name, path)
+        checked += 1
+    assert checked > 100
 
 
 # --- Python ------------------------------------------------------------------------------------------------
@@ -464,6 +511,19 @@ def test_go_buildinfo_agrees_with_go_version_m(go_binary: Path) -> None:
     assert (dep.namespace, dep.name) == ("example.com/ocinb", "dep")
 
 
+def test_go_binaries_are_reduced_as_they_are_read(go_binary: Path) -> None:
+    """Only the build info region of each executable is kept (so a tree's executables are not all held), and
+    the reduction gives the same rows as the whole binary."""
+    data = go_binary.read_bytes()
+    kept = golang.extract("app/server", data)
+    assert kept is not None and len(kept) < 4096 < len(data)
+    assert golang.extract("app/server", kept) == kept
+    assert golang.extract("usr/bin/script", b"#!/bin/sh\n") is None
+    whole = catalog_files({"usr/bin/server": (0, data)}).rows
+    assert catalog_files({"usr/bin/server": (0, kept)}).rows == whole
+    assert golang.parse([WantedFile("usr/bin/server", 0, data)], CatalogContext()) == whole
+
+
 def test_go_buildinfo_cut_short_is_a_warning(go_binary: Path) -> None:
     data = go_binary.read_bytes()
     at = data.find(b"\xff Go buildinf:")
@@ -616,8 +676,9 @@ def test_deleted_database_gives_no_packages(status_bytes: bytes) -> None:
 def test_only_wanted_files_are_read() -> None:
     """Everything a cataloger does not name is never read; each cataloger names its paths."""
     entries = [TreeEntry(p, 0, 10, refuse(p), 0o644) for p in (
-        "etc/passwd", "usr/share/doc/bash/copyright", "app/node_modules/x/lib/package.json", "opt/x.dist-info/RECORDS",
-        "var/lib/dpkg/status.d/foo.md5sums", "var/lib/dpkg/info/bash.list", "var/lib/rpm/Packages")]
+        "etc/passwd", "usr/share/doc/bash/changelog.gz", "app/node_modules/x/lib/package.json",
+        "opt/x.dist-info/RECORDS", "var/lib/dpkg/status.d/foo.md5sums", "var/lib/dpkg/info/bash.list",
+        "var/lib/rpm/Packages")]
     entries.append(TreeEntry("usr/bin/tool", 0, 10, refuse("a 0644 file in bin"), 0o644))
     catalog_tree(entries)
     for path in ("etc/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/base", "lib/apk/db/installed",
@@ -625,6 +686,19 @@ def test_only_wanted_files_are_read() -> None:
                  "a/node_modules/@s/n/package.json"):
         assert wanted(path), path
     assert [c.name for c in CATALOGERS][:2] == ["os-release", "dpkg"]
+    assert read_limit("etc/passwd") is None and read_limit("var/lib/dpkg/status") == 32 * MIB
+    assert read_limit("app/server", 0o755) == 256 * MIB and read_limit("app/server", 0o644) is None
+
+
+def test_copyright_reduction_is_idempotent() -> None:
+    text = (b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: x\n\n"
+            b"Files: *\nCopyright: someone\nLicense: GPL-2+\n long text\n .\n more\n\n"
+            b"Files: a/*\nLicense: MIT or Expat\n\nFiles: b/*\nLicense: GPL-2+\n\nLicense: GPL-2+\n text\n")
+    kept = dpkg.extract("usr/share/doc/x/copyright", text)
+    assert kept is not None and dpkg.copyright_licenses(kept) == ["GPL-2+", "MIT or Expat"]
+    assert dpkg.extract("usr/share/doc/x/copyright", kept) == kept
+    assert dpkg.extract("usr/share/doc/x/copyright", b"This is not machine-readable.\n") is None
+    assert dpkg.extract("var/lib/dpkg/status", text) == text
 
 
 def test_hundred_megabyte_status_is_refused_in_bounded_memory(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from .base import (
 
 __all__ = [
     "CATALOGERS", "Catalog", "CatalogContext", "Cataloger", "OsRelease", "PackageRow", "TreeEntry",
-    "WantedFile", "catalog_files", "catalog_tree", "wanted",
+    "WantedFile", "catalog_files", "catalog_tree", "read_limit", "wanted",
 ]
 
 CATALOGERS: tuple[Cataloger, ...] = (
@@ -78,10 +78,16 @@ class Catalog:
         return [r for r in self.rows if r.warning is not None]
 
 
-def wanted(path: str, size: int | None = None, mode: int | None = None) -> list[Cataloger]:
-    """The catalogers that read ``path`` (a reader buffers it if this is not empty and ``size`` is under the
-    largest of their caps; :func:`catalog_files` reports the over-cap ones)."""
+def wanted(path: str, mode: int | None = None) -> list[Cataloger]:
+    """The catalogers that read ``path`` (``mode``: its permission bits, when the tree has them)."""
     return [c for c in CATALOGERS if c.wants(path, mode)]
+
+
+def read_limit(path: str, mode: int | None = None) -> int | None:
+    """How many bytes of ``path`` a reader should buffer at most (the largest cap of the catalogers that want
+    it), ``None`` if none wants it. A larger file is left unread and passed as ``too_large`` instead."""
+    takers = wanted(path, mode)
+    return max(c.max_size for c in takers) if takers else None
 
 
 def catalog_files(files: Mapping[str, tuple[int | None, bytes]], *, links: Mapping[str, str] | None = None,
@@ -105,7 +111,8 @@ def catalog_files(files: Mapping[str, tuple[int | None, bytes]], *, links: Mappi
             view.setdefault(link, view[target])
             if target in bits:
                 bits.setdefault(link, bits[target])
-    context = CatalogContext(os=None, layers={normalize_path(p): layer for p, layer in (layers or {}).items()})
+    context = CatalogContext(os=None, layers={normalize_path(p): layer for p, layer in (layers or {}).items()},
+                             links=link_map)
     skipped = {normalize_path(p): v for p, v in (too_large or {}).items()}
     result = Catalog()
     chosen_by: list[tuple[Cataloger, list[WantedFile]]] = []
@@ -117,8 +124,10 @@ def catalog_files(files: Mapping[str, tuple[int | None, bytes]], *, links: Mappi
             layer, data = view[path]
             if len(data) > cataloger.max_size:
                 result.rows.append(over_cap(cataloger, path, layer, len(data)))
-            else:
-                chosen.append(WantedFile(path=path, layer=layer, data=data))
+                continue
+            kept = cataloger.extract(path, data) if cataloger.extract else data
+            if kept is not None:
+                chosen.append(WantedFile(path=path, layer=layer, data=kept))
         for path, (layer, size) in sorted(skipped.items()):
             if cataloger.wants(path, bits.get(path)):
                 result.rows.append(over_cap(cataloger, path, layer, size))
@@ -149,14 +158,26 @@ def resolve(path: str, links: Mapping[str, str]) -> str | None:
 
 def catalog_tree(entries: Iterable[TreeEntry | tuple[object, ...]]) -> Catalog:
     """Run every cataloger over a squashed tree's entries (:class:`TreeEntry` or ``(path, layer, size, read[,
-    mode[, linkname]])`` tuples): only wanted files under their cap are read, each once, as they come by;
-    a wanted symlink's target is read afterwards when no cataloger wants it under its own name."""
+    mode[, linkname]])`` tuples): only wanted files under their cap are read, each once, as they come by, and
+    reduced at once to what their parser needs; a wanted symlink's target is read afterwards when no cataloger
+    wants it under its own name."""
     files: dict[str, tuple[int | None, bytes]] = {}
     links: dict[str, str] = {}
     layers: dict[str, int] = {}
     modes: dict[str, int] = {}
     too_large: dict[str, tuple[int | None, int]] = {}
     regular: dict[str, TreeEntry] = {}
+
+    def take(path: str, entry: TreeEntry, takers: list[Cataloger]) -> None:
+        if entry.size > max(c.max_size for c in takers):
+            too_large[path] = (entry.layer, entry.size)
+            return
+        data: bytes | None = entry.read()
+        if data is not None and len(takers) == 1 and takers[0].extract is not None:
+            data = takers[0].extract(path, data)
+        if data is not None:
+            files[path] = (entry.layer, data)
+
     for item in entries:
         entry = item if isinstance(item, TreeEntry) else TreeEntry(*item)  # type: ignore[arg-type]
         path = normalize_path(entry.path)
@@ -168,21 +189,12 @@ def catalog_tree(entries: Iterable[TreeEntry | tuple[object, ...]]) -> Catalog:
             modes[path] = entry.mode
         if any(c.wants_layer_of(path) for c in CATALOGERS):
             layers[path] = entry.layer
-        takers = wanted(path, entry.size, entry.mode)
-        if not takers:
-            continue
-        if entry.size > max(c.max_size for c in takers):
-            too_large[path] = (entry.layer, entry.size)
-        else:
-            files[path] = (entry.layer, entry.read())
+        takers = wanted(path, entry.mode)
+        if takers:
+            take(path, entry, takers)
     for link in links:
         takers = wanted(link)
         target = resolve(link, links)
-        if not takers or target is None or target in files or target in too_large or target not in regular:
-            continue
-        entry = regular[target]
-        if entry.size > max(c.max_size for c in takers):
-            too_large[link] = (entry.layer, entry.size)
-        else:
-            files[target] = (entry.layer, entry.read())
+        if takers and target is not None and target in regular and target not in files and target not in too_large:
+            take(target, regular[target], takers)
     return catalog_files(files, links=links, layers=layers, modes=modes, too_large=too_large)

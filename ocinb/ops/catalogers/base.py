@@ -72,11 +72,14 @@ class WantedFile:
 
 @dataclass
 class CatalogContext:
-    """What a cataloger may consult besides its own files: the OS, and the layer of paths it asked to see."""
+    """What a cataloger may consult besides its own files: the OS, the layer of paths it asked to see, and the
+    tree's symlinks."""
 
     os: OsRelease | None = None
     layers: Mapping[str, int] = field(default_factory=dict)
     """Layer index of each path matched by a cataloger's ``layer_globs`` (seen in the tree, never read)."""
+    links: Mapping[str, str] = field(default_factory=dict)
+    """Symlink path → target, as in the tree (directory links too: ``usr/share/doc/libfoo-dev`` → ``libfoo1``)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,9 @@ class Cataloger:
     ``globs`` use ``*`` within one path segment and ``**/`` for any number of leading directories; paths are
     relative to the image root, without a leading ``/``. ``executables`` asks for every executable regular file
     (the Go cataloger). ``layer_globs`` are paths whose layer (not content) the parser wants to know; ``exclude``
-    globs are never read.
+    globs are never read. ``extract(path, data)``, when set, keeps only what the parser needs of a file (``None``:
+    nothing) as soon as it is read, so a tree's executables or copyright files are not all held at once; it is
+    idempotent, since it is applied again to bytes given directly.
     """
 
     name: str
@@ -97,6 +102,7 @@ class Cataloger:
     executables: bool = False
     layer_globs: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    extract: Callable[[str, bytes], bytes | None] | None = None
 
 
     def wants(self, path: str, mode: int | None = None) -> bool:

@@ -72,6 +72,24 @@ def find_header(data: bytes) -> int | None:
     return None
 
 
+def extract(path: str, data: bytes) -> bytes | None:
+    """The build info region of an executable (from the magic to past its two strings, or what there is of
+    it), ``None`` for a file that is not a Go executable; idempotent."""
+    if not data.startswith((*EXECUTABLE_MAGICS, MAGIC)):
+        return None
+    at = find_header(data)
+    if at is None:
+        return None
+    end = at + HEADER
+    try:
+        for _ in range(2):
+            length, end = uvarint(data, end)
+            end += length
+    except BuildInfoError:
+        end = len(data)
+    return data[at:min(end, len(data))]
+
+
 def read_buildinfo(data: bytes) -> BuildInfo | None:
     """The build info of a Go binary, ``None`` for anything else; :class:`BuildInfoError` if unreadable."""
     at = find_header(data)
@@ -137,7 +155,7 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
     """Rows for each Go binary among the executables; other executables give nothing."""
     rows: list[PackageRow] = []
     for wanted in files:
-        if not wanted.data.startswith(EXECUTABLE_MAGICS):
+        if not wanted.data.startswith((*EXECUTABLE_MAGICS, MAGIC)):
             continue
         try:
             info = read_buildinfo(wanted.data)
@@ -162,4 +180,4 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
     return rows
 
 
-CATALOGER = Cataloger(name="golang", parse=parse, executables=True, max_size=256 * MIB)
+CATALOGER = Cataloger(name="golang", parse=parse, executables=True, max_size=256 * MIB, extract=extract)
