@@ -45,7 +45,8 @@ MAX_LINK_HOPS = 40
 
 @dataclass(frozen=True)
 class TreeEntry:
-    """One entry of a squashed tree: its path, the layer it came from, its size and how to read its bytes.
+    """One entry of a squashed tree (a regular file or a symlink; directories are left out): its path, the layer
+    it came from, its size and how to read its bytes.
 
     ``mode`` (permission bits) lets the Go cataloger pick executables; ``linkname`` marks a symlink (its target,
     relative to the link's directory or absolute), which is followed for the files catalogers want.

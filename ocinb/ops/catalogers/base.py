@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 from functools import lru_cache
 from urllib.parse import quote
@@ -165,8 +165,9 @@ def glob_regex(glob: str) -> re.Pattern[str]:
 
 
 def parse_rfc822(data: bytes) -> dict[str, str]:
-    """The header fields of an RFC 822 style block (Python ``METADATA``), first value of each, names lowercased."""
-    message = BytesHeaderParser(policy=compat32).parsebytes(data)
+    """The header fields of an RFC 822 style block (Python ``METADATA``, UTF-8 per the core metadata spec), first
+    value of each, names lowercased."""
+    message = HeaderParser(policy=compat32).parsestr(data.decode("utf-8", "replace"))
     fields: dict[str, str] = {}
     for key, value in message.items():
         fields.setdefault(key.lower(), str(value))
@@ -175,7 +176,7 @@ def parse_rfc822(data: bytes) -> dict[str, str]:
 
 def rfc822_all(data: bytes, name: str) -> list[str]:
     """Every value of the repeatable header ``name`` (``Classifier``, ``Requires-Dist``)."""
-    message = BytesHeaderParser(policy=compat32).parsebytes(data)
+    message = HeaderParser(policy=compat32).parsestr(data.decode("utf-8", "replace"))
     return [str(v) for v in message.get_all(name, [])]
 
 

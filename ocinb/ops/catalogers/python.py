@@ -61,8 +61,8 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
     records = {posixpath.dirname(f.path): f.data for f in files if f.path.endswith(".dist-info/RECORD")}
     rows: list[PackageRow] = []
     for wanted in files:
-        if wanted.path.endswith(".dist-info/RECORD"):
-            continue
+        if wanted.path.endswith(".dist-info/RECORD") or not wanted.data.strip():
+            continue  # an empty *.egg-info is a directory entry or nothing at all
         try:
             fields, classifiers = parse_rfc822(wanted.data), rfc822_all(wanted.data, "Classifier")
         except Exception as error:  # email's parser is lenient; anything it still raises is a bad file

@@ -50,7 +50,7 @@ def parse_header(blob: bytes) -> dict[int, str | int]:
     tags: dict[int, str | int] = {}
     for i in range(il):
         tag, kind, offset, count = struct.unpack_from(">IIII", blob, 8 + 16 * i)
-        if offset >= dl and not (kind == INT32 and count == 0):
+        if offset > dl:
             raise HeaderError(f"tag {tag}: offset {offset} past the {dl}-byte data store")
         if kind in (STRING, STRING_ARRAY, I18NSTRING):
             end = data.find(b"\x00", offset)
