@@ -467,8 +467,8 @@ def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                  "func main() { fmt.Println(dep.Hello()) }\n")
     (src / "dep" / "go.mod").write_text("module example.com/ocinb/dep\n\ngo 1.18\n")
     (src / "dep" / "dep.go").write_text('package dep\n\nfunc Hello() string { return "hello" }\n')
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
-    env.setdefault("HOME", str(src))
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local",
+           "GOCACHE": str(src / "cache"), "GOPATH": str(src / "gopath")}
     subprocess.run(["go", "build", "-o", "probe", "."], cwd=src, env=env, check=True, capture_output=True)
     return src / "probe"
 
