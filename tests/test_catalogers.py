@@ -31,6 +31,7 @@ from ocinb.ops.catalogers import (
     catalog_tree,
     dpkg,
     golang,
+    keep,
     read_limit,
     wanted,
 )
@@ -661,6 +662,25 @@ def test_os_release_through_its_symlink_matches_the_shell() -> None:
     assert catalog.os.layer == 1
 
 
+def test_a_wanted_link_to_an_unwanted_path_is_read_through_the_link() -> None:
+    """``etc/os-release`` → ``/opt/release/current`` (absolute, through a second link): the target, which no
+    cataloger names, is read once, for the link; a loop gives nothing and no crash."""
+    data = b"ID=probe\nVERSION_ID=7\n"
+    read: list[str] = []
+    def reader() -> bytes:
+        read.append("x")
+        return data
+    catalog = catalog_tree([
+        TreeEntry("etc/os-release", 0, 0, refuse("link"), 0o777, "/opt/release/current"),
+        TreeEntry("opt/release/current", 0, 0, refuse("link"), 0o777, "v7"),
+        TreeEntry("opt/release/v7", 2, len(data), reader, 0o644),
+        TreeEntry("usr/lib/os-release", 0, 0, refuse("loop"), 0o777, "../../usr/lib/os-release"),
+    ])
+    assert catalog.os is not None
+    assert (catalog.os.id, catalog.os.layer, catalog.os.path) == ("probe", 2, "etc/os-release")
+    assert read == ["x"]
+
+
 def test_etc_os_release_wins_over_usr_lib() -> None:
     catalog = catalog_files({"etc/os-release": (2, b"ID=ubuntu\nVERSION_ID=24.04\n"),
                              "usr/lib/os-release": (1, b"ID=debian\nVERSION_ID=12\n")})
@@ -688,6 +708,13 @@ def test_only_wanted_files_are_read() -> None:
     assert [c.name for c in CATALOGERS][:2] == ["os-release", "dpkg"]
     assert read_limit("etc/passwd") is None and read_limit("var/lib/dpkg/status") == 32 * MIB
     assert read_limit("app/server", 0o755) == 256 * MIB and read_limit("app/server", 0o644) is None
+
+
+def test_keep_is_what_a_reader_holds(go_binary: Path) -> None:
+    data = go_binary.read_bytes()
+    assert keep("etc/passwd", b"root:x:0:0") is None
+    assert keep("var/lib/dpkg/status", b"Package: x\n") == b"Package: x\n"
+    assert keep("/app/server", data, 0o755) == golang.extract("app/server", data)
 
 
 def test_copyright_reduction_is_idempotent() -> None:

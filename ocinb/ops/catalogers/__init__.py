@@ -1,8 +1,9 @@
 """What is installed in an image, from the files of its squashed tree: pure parsers, one module per ecosystem.
 
-:data:`CATALOGERS` run cheapest first (``os-release``, then dpkg, apk, Python, npm, rpm, Go). A reader asks
-:func:`wanted` which files to buffer (each under its cataloger's size cap), then :func:`catalog_files` turns
-them into :class:`PackageRow` s; :func:`catalog_tree` does both over an iterable of tree entries. The input is
+:data:`CATALOGERS` run cheapest first (``os-release``, then dpkg, apk, Python, npm, rpm, Go). A streaming
+reader asks :func:`read_limit` whether to buffer a file (and up to what size), holds what :func:`keep` returns
+of it, then :func:`catalog_files` turns the squashed result into :class:`PackageRow` s; :func:`catalog_tree`
+does all of it over an iterable of squashed-tree entries whose bytes can be read on demand. The input is
 the squashed view (a file deleted by a later layer is simply absent), so the caller handles layer order and
 whiteouts. Nothing here raises for bad content: an unknown or malformed database is a row with ``warning`` set.
 """
@@ -26,7 +27,7 @@ from .base import (
 
 __all__ = [
     "CATALOGERS", "Catalog", "CatalogContext", "Cataloger", "OsRelease", "PackageRow", "TreeEntry",
-    "WantedFile", "catalog_files", "catalog_tree", "read_limit", "wanted",
+    "WantedFile", "catalog_files", "catalog_tree", "keep", "read_limit", "wanted",
 ]
 
 CATALOGERS: tuple[Cataloger, ...] = (
@@ -89,6 +90,15 @@ def read_limit(path: str, mode: int | None = None) -> int | None:
     it), ``None`` if none wants it. A larger file is left unread and passed as ``too_large`` instead."""
     takers = wanted(path, mode)
     return max(c.max_size for c in takers) if takers else None
+
+
+def keep(path: str, data: bytes, mode: int | None = None) -> bytes | None:
+    """What a reader should hold of a wanted file it just read: the part its cataloger parses (a Go binary's build
+    info, a copyright file's license names) or the whole file; ``None`` when nothing in it is needed."""
+    takers = wanted(path, mode)
+    if len(takers) == 1 and takers[0].extract is not None:
+        return takers[0].extract(normalize_path(path), data)
+    return data if takers else None
 
 
 def catalog_files(files: Mapping[str, tuple[int | None, bytes]], *, links: Mapping[str, str] | None = None,
@@ -169,13 +179,12 @@ def catalog_tree(entries: Iterable[TreeEntry | tuple[object, ...]]) -> Catalog:
     too_large: dict[str, tuple[int | None, int]] = {}
     regular: dict[str, TreeEntry] = {}
 
-    def take(path: str, entry: TreeEntry, takers: list[Cataloger]) -> None:
+    def take(path: str, entry: TreeEntry, takers: list[Cataloger], wanted_as: str, mode: int | None) -> None:
+        """Read ``entry`` (stored as ``path``) for the catalogers that want ``wanted_as`` (itself, or a link)."""
         if entry.size > max(c.max_size for c in takers):
-            too_large[path] = (entry.layer, entry.size)
+            too_large[wanted_as] = (entry.layer, entry.size)
             return
-        data: bytes | None = entry.read()
-        if data is not None and len(takers) == 1 and takers[0].extract is not None:
-            data = takers[0].extract(path, data)
+        data = keep(wanted_as, entry.read(), mode)
         if data is not None:
             files[path] = (entry.layer, data)
 
@@ -192,10 +201,10 @@ def catalog_tree(entries: Iterable[TreeEntry | tuple[object, ...]]) -> Catalog:
             layers[path] = entry.layer
         takers = wanted(path, entry.mode)
         if takers:
-            take(path, entry, takers)
+            take(path, entry, takers, path, entry.mode)
     for link in links:
         takers = wanted(link)
         target = resolve(link, links)
         if takers and target is not None and target in regular and target not in files and target not in too_large:
-            take(target, regular[target], takers)
+            take(target, regular[target], takers, link, None)
     return catalog_files(files, links=links, layers=layers, modes=modes, too_large=too_large)
