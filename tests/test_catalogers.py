@@ -512,6 +512,43 @@ def test_go_buildinfo_agrees_with_go_version_m(go_binary: Path) -> None:
     assert (dep.namespace, dep.name) == ("example.com/ocinb", "dep")
 
 
+def test_go_binaries_of_this_machine_agree_with_go_version_m(go_binary: Path) -> None:
+    """Every executable in ``/usr/bin`` (Debian's and others' Go builds among them, with many dependencies and
+    version strings like ``go1.23.1 X:…``): the same binaries are Go binaries for both, with the same modules."""
+    out = subprocess.run(["go", "version", "-m", "/usr/bin"], capture_output=True, text=True).stdout
+    theirs: dict[str, list[tuple[str, str, str | None]]] = {}
+    versions: dict[str, str] = {}
+    current = ""
+    for line in out.splitlines():
+        if not line.startswith("\t"):
+            current, _, version = line.partition(": ")
+            theirs[current], versions[current] = [], version
+            continue
+        parts = line.strip("\t").split("\t")
+        if parts[0] in ("mod", "dep"):
+            theirs[current].append((parts[1], parts[2] if len(parts) > 2 else "", None))
+        elif parts[0] == "=>":
+            theirs[current][-1] = (theirs[current][-1][0], parts[2] if len(parts) > 2 else "", parts[1])
+    assert theirs, "no Go binary in /usr/bin (the Go toolchain itself should be there)"
+    entries = list(tree_of(Path("/usr/bin"), under="usr/bin"))
+    for link in [e for e in entries if e.linkname is not None]:  # go follows links: put their targets in the tree
+        real = Path(os.path.realpath("/" + link.path))
+        if real.is_file() and not str(real).startswith("/usr/bin/"):
+            entries.append(TreeEntry(str(real).lstrip("/"), 0, real.stat().st_size, real.read_bytes,
+                                     real.stat().st_mode & 0o7777))
+    catalog = catalog_tree(entries)
+    ours: dict[str, list[tuple[str, str, str | None]]] = {}
+    for row in catalog.packages:
+        real = os.path.realpath("/" + row.path)
+        ours.setdefault(real, [])
+        if row.name == "stdlib":
+            assert row.version == versions[next(p for p in versions if os.path.realpath(p) == real)]
+        else:
+            ours[real].append((row.name or "", row.version or "", row.source_name))
+    assert ours == {os.path.realpath(p): modules for p, modules in theirs.items()}
+    assert not [w for w in catalog.warnings if "cap" not in (w.warning or "")]
+
+
 def test_go_binaries_are_reduced_as_they_are_read(go_binary: Path) -> None:
     """Only the build info region of each executable is kept (so a tree's executables are not all held), and
     the reduction gives the same rows as the whole binary."""
