@@ -4,6 +4,7 @@ the shell on os-release, and packageurl-python on every purl. Hostile input give
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from packageurl import PackageURL
 
 from ocinb.frames import PACKAGES_COLUMNS, STR, packages_frame
@@ -33,6 +36,7 @@ from ocinb.ops.catalogers import (
     golang,
     keep,
     read_limit,
+    rpm,
     wanted,
 )
 from ocinb.ops.catalogers.base import MIB
@@ -795,6 +799,50 @@ def test_hundred_megabyte_status_is_refused_in_bounded_memory(tmp_path: Path) ->
     assert int(growth) < 20 * 1024  # KiB: a fifth of the file would already be 20 MiB
     _, small_count, _ = run(small)
     assert small_count == "10000"
+
+
+FUZZ_PATHS = ["etc/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/x", "usr/share/doc/x/copyright",
+              "lib/apk/db/installed", "a/x.dist-info/METADATA", "a/x.egg-info", "a/node_modules/x/package.json",
+              "var/lib/rpm/rpmdb.sqlite", "usr/bin/x"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(FUZZ_PATHS), prefix=st.sampled_from([b"", b"\x7fELF", b"SQLite format 3\x00",
+                                                                  b"\xff Go buildinf:\x08\x02", b"Package: x\n"]),
+       body=st.binary(max_size=3000))
+def test_any_bytes_give_rows_never_an_exception(path: str, prefix: bytes, body: bytes) -> None:
+    """Whatever the bytes of a wanted file, every cataloger answers with rows (packages or warnings)."""
+    data = prefix + body
+    if prefix.startswith(b"\xff Go"):
+        data = b"\x7fELF" + b"\x00" * 12 + data  # the magic at a 16-byte aligned offset of an executable
+    catalog = catalog_files({path: (0, data)})
+    assert all(isinstance(r, PackageRow) for r in catalog.rows)
+    packages_frame(catalog.rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_rpm_header_parser_refuses_mutated_headers_cleanly(rpmdb: Path, data: st.DataObject) -> None:
+    """A real header blob from rpm's own database, with bytes changed, cut or appended: it parses or raises
+    the header error, nothing else."""
+    connection = sqlite3.connect(rpmdb / "rpmdb.sqlite")
+    try:
+        blob = bytearray(connection.execute("SELECT blob FROM Packages LIMIT 1").fetchone()[0])
+    finally:
+        connection.close()
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        blob[at] = data.draw(st.integers(0, 255))
+    blob = blob[: data.draw(st.integers(0, len(blob)))]
+    with contextlib.suppress(rpm.HeaderError):
+        rpm.parse_header(bytes(blob))
+
+
+def test_go_build_info_before_1_18_is_a_warning() -> None:
+    """The pointer form (flags without bit 2) is named, not guessed at."""
+    header = b"\xff Go buildinf:" + bytes([8, 0]) + b"\x00" * 16
+    catalog = catalog_files({"usr/bin/old": (0, b"\x7fELF" + b"\x00" * 12 + header + b"\x00" * 64)})
+    assert not catalog.packages and "before 1.18" in (catalog.warnings[0].warning or "")
 
 
 def test_cap_applies_to_bytes_given_directly() -> None:
