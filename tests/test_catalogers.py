@@ -802,8 +802,8 @@ def test_hundred_megabyte_status_is_refused_in_bounded_memory(tmp_path: Path) ->
 
 
 FUZZ_PATHS = ["etc/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/x", "usr/share/doc/x/copyright",
-              "lib/apk/db/installed", "a/x.dist-info/METADATA", "a/x.egg-info", "a/node_modules/x/package.json",
-              "var/lib/rpm/rpmdb.sqlite", "usr/bin/x"]
+              "lib/apk/db/installed", "a/x.dist-info/METADATA", "a/x.dist-info/RECORD", "a/x.egg-info",
+              "a/node_modules/x/package.json", "var/lib/rpm/rpmdb.sqlite", "usr/bin/x"]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -815,7 +815,10 @@ def test_any_bytes_give_rows_never_an_exception(path: str, prefix: bytes, body: 
     data = prefix + body
     if prefix.startswith(b"\xff Go"):
         data = b"\x7fELF" + b"\x00" * 12 + data  # the magic at a 16-byte aligned offset of an executable
-    catalog = catalog_files({path: (0, data)})
+    files = {path: (0, data)}
+    if path.endswith("RECORD"):
+        files["a/x.dist-info/METADATA"] = (0, b"Name: x\nVersion: 1\n")
+    catalog = catalog_files(files)
     assert all(isinstance(r, PackageRow) for r in catalog.rows)
     packages_frame(catalog.rows)
 
@@ -836,6 +839,32 @@ def test_rpm_header_parser_refuses_mutated_headers_cleanly(rpmdb: Path, data: st
     blob = blob[: data.draw(st.integers(0, len(blob)))]
     with contextlib.suppress(rpm.HeaderError):
         rpm.parse_header(bytes(blob))
+
+
+def test_record_beyond_csv_limits_gives_no_size() -> None:
+    metadata = b"Metadata-Version: 2.1\nName: x\nVersion: 1\n"
+    for record in (b"a," + b"x" * 200_000 + b",1\n", b"a\x00b,sha256=x,10\n" * 3, b'"unterminated,1,2\n'):
+        catalog = catalog_files({"s/x-1.dist-info/METADATA": (0, metadata), "s/x-1.dist-info/RECORD": (0, record)})
+        assert [(r.name, r.version) for r in catalog.packages] == [("x", "1")]
+
+
+def test_hostile_numbers_and_nesting_are_not_crashes(tmp_path: Path) -> None:
+    """A 5,000-digit or a superscript ``Installed-Size``, JSON nested past the recursion limit, an rpm
+    ``Packages`` table whose blobs are text and whose keys are not numbers: rows and warnings only."""
+    status = (b"Package: a\nVersion: 1\nArchitecture: all\nInstalled-Size: " + b"9" * 5000 + b"\n\n"
+              b"Package: b\nVersion: 1\nArchitecture: all\nInstalled-Size: \xc2\xb2\n")
+    nested = b"[" * 100_000 + b"]" * 100_000
+    db = tmp_path / "rpmdb.sqlite"
+    connection = sqlite3.connect(db)
+    connection.execute("CREATE TABLE Packages (hnum, blob)")
+    connection.execute("INSERT INTO Packages VALUES ('x', 'not a blob'), (2, 123456789012)")
+    connection.commit()
+    connection.close()
+    catalog = catalog_files({"var/lib/dpkg/status": (0, status), "a/node_modules/deep/package.json": (0, nested),
+                             "var/lib/rpm/rpmdb.sqlite": (0, db.read_bytes())})
+    assert [(r.name, r.size) for r in catalog.packages] == [("a", None), ("b", None)]
+    warnings = {r.ecosystem: r.warning or "" for r in catalog.warnings}
+    assert "not JSON" in warnings["npm"] and "malformed rpm headers" in warnings["rpm"]
 
 
 def test_go_build_info_before_1_18_is_a_warning() -> None:

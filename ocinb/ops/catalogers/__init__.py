@@ -82,15 +82,15 @@ class Catalog:
         return [r for r in self.rows if r.warning is not None]
 
 
-ANY_WANTED = globs_regex(tuple(g for c in CATALOGERS for g in c.globs))
-ANY_PATH = frozenset(p for c in CATALOGERS for p in c.paths)
-ANY_LAYER_GLOB = globs_regex(tuple(g for c in CATALOGERS for g in c.layer_globs))
+_ANY_GLOB = globs_regex(tuple(g for c in CATALOGERS for g in c.globs))
+_ANY_PATH = frozenset(p for c in CATALOGERS for p in c.paths)
+_ANY_LAYER_GLOB = globs_regex(tuple(g for c in CATALOGERS for g in c.layer_globs))
 
 
 def wanted(path: str, mode: int | None = None) -> list[Cataloger]:
     """The catalogers that read ``path`` (``mode``: its permission bits, when the tree has them)."""
     path = normalize_path(path)
-    if path not in ANY_PATH and not ANY_WANTED.fullmatch(path) and not is_executable_candidate(path, mode):
+    if path not in _ANY_PATH and not _ANY_GLOB.fullmatch(path) and not is_executable_candidate(path, mode):
         return []  # the common case, decided with one match instead of one per cataloger
     return [c for c in CATALOGERS if c.wants(path, mode)]
 
@@ -207,7 +207,7 @@ def catalog_tree(entries: Iterable[TreeEntry | tuple[object, ...]]) -> Catalog:
         regular[path] = entry
         if entry.mode is not None:
             modes[path] = entry.mode
-        if ANY_LAYER_GLOB.fullmatch(path):
+        if _ANY_LAYER_GLOB.fullmatch(path):
             layers[path] = entry.layer
         takers = wanted(path, entry.mode)
         if takers:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .base import MIB, CatalogContext, Cataloger, PackageRow, WantedFile, purl, warning_row
+from .base import MIB, CatalogContext, Cataloger, PackageRow, WantedFile, purl, to_int, warning_row
 
 INSTALLED = "lib/apk/db/installed"
 
@@ -42,7 +42,7 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
                 problems.append("a record without a P: (name) line")
                 continue
             version, arch, origin = record.get("V") or None, record.get("A") or None, record.get("o") or None
-            size = int(record["I"]) if record.get("I", "").isdigit() else None
+            size = to_int(record.get("I"))
             rows.append(PackageRow(
                 ecosystem="apk", name=name, version=version, arch=arch, source_name=origin or name, size=size,
                 license=record.get("L") or None, path=wanted.path, layer=wanted.layer,

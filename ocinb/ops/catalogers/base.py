@@ -259,6 +259,15 @@ def _encode(part: str) -> str:
     return quote(part, safe=":")
 
 
+def to_int(value: str | None) -> int | None:
+    """A size field as an int: plain ASCII digits, at most 18 of them (no ``²``, no 5,000-digit number that
+    ``int`` would refuse); ``None`` otherwise."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if 0 < len(value) <= 18 and value.isascii() and value.isdigit() else None
+
+
 def first_line(value: str | None, limit: int = 200) -> str | None:
     """A one-line value (the first non-empty line, at most ``limit`` characters), for license fields."""
     if value is None:

@@ -25,6 +25,7 @@ from .base import (
     WantedFile,
     parse_stanzas,
     purl,
+    to_int,
     warning_row,
 )
 
@@ -126,8 +127,8 @@ def row(stanza: dict[str, str], name: str, wanted: WantedFile, context: CatalogC
     if match:
         source_name = match["name"]
         source_version = match["version"] or version
-    raw_size = stanza.get("installed-size", "")
-    size = int(raw_size) * KIB if raw_size.isdigit() else None
+    kib = to_int(stanza.get("installed-size"))
+    size = None if kib is None else kib * KIB
     layer = wanted.layer
     if wanted.path == STATUS:
         for info in (f"var/lib/dpkg/info/{name}:{arch}.list", f"var/lib/dpkg/info/{name}.list"):

@@ -36,7 +36,7 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
     for wanted in files:
         try:
             manifest = json.loads(wanted.data)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
             rows.append(warning_row("npm", wanted.path, wanted.layer, f"package.json is not JSON: {error}"))
             continue
         if not isinstance(manifest, dict):

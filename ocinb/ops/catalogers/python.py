@@ -20,6 +20,7 @@ from .base import (
     parse_rfc822,
     purl,
     rfc822_all,
+    to_int,
     warning_row,
 )
 
@@ -48,10 +49,14 @@ def license_of(fields: dict[str, str], classifiers: list[str]) -> str | None:
 def record_size(data: bytes) -> int | None:
     """The sum of the size column of a ``RECORD`` (CSV: path, hash, size); ``None`` if it has no sizes."""
     total, seen = 0, False
-    for fields in csv.reader(io.StringIO(data.decode("utf-8", "replace"))):
-        if len(fields) >= 3 and fields[2].isdigit():
-            total += int(fields[2])
-            seen = True
+    try:
+        for fields in csv.reader(io.StringIO(data.decode("utf-8", "replace"))):
+            size = to_int(fields[2]) if len(fields) >= 3 else None
+            if size is not None:
+                total += size
+                seen = True
+    except csv.Error:  # a field over csv's size limit, a NUL: not a RECORD pip wrote
+        return None
     return total if seen else None
 
 

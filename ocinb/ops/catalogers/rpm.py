@@ -86,7 +86,8 @@ def read_blobs(data: bytes, wal: bytes | None) -> list[tuple[int, bytes]]:
             kind = connection.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
             if kind is None or kind[0] != "table":
                 raise sqlite3.DatabaseError("no Packages table")
-            return [(int(h), bytes(b)) for h, b in connection.execute("SELECT hnum, blob FROM Packages")]
+            return [(h if isinstance(h, int) else -1, b if isinstance(b, bytes) else b"")
+                    for h, b in connection.execute("SELECT hnum, blob FROM Packages")]
         finally:
             connection.close()
 
