@@ -874,6 +874,42 @@ def test_go_build_info_before_1_18_is_a_warning() -> None:
     assert not catalog.packages and "before 1.18" in (catalog.warnings[0].warning or "")
 
 
+HOSTILE_SHAPES = {
+    "blank lines": (b"\n", 30 * MIB),
+    "tiny paragraphs": (b"Package: a\n\n", 30 * MIB),
+    "one long field": (b" continued\n", 8 * MIB),
+    "junk lines": (b"junk\n", 8 * MIB),
+}
+
+
+@pytest.mark.parametrize("shape", list(HOSTILE_SHAPES))
+def test_hostile_shapes_under_the_cap_stay_in_bounded_memory(tmp_path: Path, shape: str) -> None:
+    """Files under the dpkg cap shaped to blow up a naive parser (millions of blank lines, millions of
+    one-line packages, one field continued a million times, a million bad lines): the listing is capped at
+    ``MAX_PACKAGES``, problems are counted not kept, and peak RSS grows by a bounded amount (fresh interpreter)."""
+    unit, size = HOSTILE_SHAPES[shape]
+    path = tmp_path / "status"
+    head = b"Package: x\nVersion: 1\nDescription: d\n" if shape == "one long field" else b""
+    path.write_bytes(head + unit * (size // len(unit)))
+    probe = textwrap.dedent("""\
+        import resource, sys
+        from pathlib import Path
+        from ocinb.ops.catalogers import catalog_files
+        data = Path(sys.argv[1]).read_bytes()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        catalog = catalog_files({"var/lib/dpkg/status": (0, data)})
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(after - before, len(catalog.packages), len(catalog.warnings[0].warning or "") if catalog.warnings else 0)
+        """)
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], check=True, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}).stdout
+    growth, packages, warning_length = (int(v) for v in out.split())
+    assert growth < 200 * 1024, f"{growth} KiB"  # ru_maxrss is in KiB; the data itself is read before
+    assert int(packages) <= 100_000 and warning_length < 1000
+    if shape == "tiny paragraphs":
+        assert packages == 100_000 and warning_length > 0
+
+
 def test_cap_applies_to_bytes_given_directly() -> None:
     catalog = catalog_files({"lib/apk/db/installed": (0, b"P:x\n" * (9 * MIB))})
     assert not catalog.packages and "cap" in (catalog.warnings[0].warning or "")

@@ -5,29 +5,37 @@ between records (the "Installed Database" section of Alpine's apk spec): ``P`` n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from .base import MIB, CatalogContext, Cataloger, PackageRow, WantedFile, purl, to_int, warning_row
+from .base import (
+    MAX_PACKAGES,
+    MIB,
+    CatalogContext,
+    Cataloger,
+    PackageRow,
+    Problems,
+    WantedFile,
+    iter_lines,
+    iter_paragraphs,
+    purl,
+    to_int,
+    warning_row,
+)
 
 INSTALLED = "lib/apk/db/installed"
 
 
-def records(text: str, problems: list[str]) -> list[dict[str, str]]:
+def records(text: str, problems: Problems) -> Iterator[dict[str, str]]:
     """The records of the database, first value of each key (``R:``/``F:`` repeat per file; not needed)."""
-    found: list[dict[str, str]] = []
-    record: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            if record:
-                found.append(record)
-            record = {}
-        elif len(line) >= 2 and line[1] == ":":
-            record.setdefault(line[0], line[2:])
-        else:
-            problems.append(f"line {number}: not an 'X:value' line: {line[:80]!r}")
-    if record:
-        found.append(record)
-    return found
+    for number, paragraph in enumerate(iter_paragraphs(text), 1):
+        record: dict[str, str] = {}
+        for line in iter_lines(paragraph):
+            if len(line) >= 2 and line[1] == ":":
+                record.setdefault(line[0], line[2:])
+            elif line.strip():
+                problems.add(f"record {number}: not an 'X:value' line: {line[:80]!r}")
+        if record:
+            yield record
 
 
 def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageRow]:
@@ -35,11 +43,16 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
     rows: list[PackageRow] = []
     os = context.os
     for wanted in files:
-        problems: list[str] = []
+        problems = Problems()
+        count = 0
         for record in records(wanted.data.decode("utf-8", "replace"), problems):
+            if count >= MAX_PACKAGES:
+                problems.add(f"more than {MAX_PACKAGES} packages; the rest are not listed", first=True)
+                break
+            count += 1
             name = record.get("P")
             if not name:
-                problems.append("a record without a P: (name) line")
+                problems.add(f"record {count}: no P: (name) line")
                 continue
             version, arch, origin = record.get("V") or None, record.get("A") or None, record.get("o") or None
             size = to_int(record.get("I"))
@@ -52,8 +65,8 @@ def parse(files: Sequence[WantedFile], context: CatalogContext) -> list[PackageR
                 }),
             ))
         if problems:
-            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-            rows.append(warning_row("apk", wanted.path, wanted.layer, f"malformed apk database: {shown}"))
+            rows.append(warning_row("apk", wanted.path, wanted.layer,
+                                    f"malformed apk database: {problems.summary()}"))
     return rows
 
 

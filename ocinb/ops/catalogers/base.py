@@ -7,7 +7,7 @@ a database it cannot read becomes a row with ``warning`` set, never an exception
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from email.policy import compat32
@@ -16,6 +16,9 @@ from urllib.parse import quote
 
 KIB = 1024
 MIB = 1024 * 1024
+MAX_PACKAGES = 100_000
+"""Packages listed from one database at most (real ones hold thousands): a hostile file of tiny records under
+its size cap would otherwise become millions of rows."""
 
 
 @dataclass(frozen=True)
@@ -208,34 +211,89 @@ def rfc822_all(data: bytes, name: str) -> list[str]:
     return [str(v) for v in message.get_all(name, [])]
 
 
-def parse_stanzas(text: str, problems: list[str] | None = None) -> Iterable[dict[str, str]]:
+class Problems:
+    """What was wrong in one file: the first few descriptions and a count, so a file of a million bad lines
+    costs three strings and an integer."""
+
+    SHOWN = 3
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.count = 0
+
+    def add(self, text: str, *, first: bool = False) -> None:
+        """Note one problem (``first``: one the summary must show, such as a cap that cut the listing)."""
+        self.count += 1
+        if first:
+            self.shown = [text, *self.shown][: self.SHOWN]
+        elif len(self.shown) < self.SHOWN:
+            self.shown.append(text)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def summary(self) -> str:
+        """The shown problems, and how many more there were."""
+        more = self.count - len(self.shown)
+        return "; ".join(self.shown) + (f"; and {more} more" if more > 0 else "")
+
+
+BLANK_RUN = re.compile(r"\n[ \t\r\n]*\n")
+"""A run of blank lines between paragraphs, matched in one step however long it is (one character class, so
+the regex engine keeps no stack per line)."""
+
+
+def iter_paragraphs(text: str) -> Iterator[str]:
+    """The non-blank paragraphs of ``text``, one at a time, blank runs skipped without a loop per line."""
+    start = 0
+    for match in BLANK_RUN.finditer(text):
+        chunk = text[start:match.start()]
+        if chunk.strip():
+            yield chunk
+        start = match.end()
+    if text[start:].strip():
+        yield text[start:]
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` one at a time (``\n`` or ``\r\n`` endings dropped), without the list
+    ``splitlines`` would build."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = end
+        yield text[start:stop].rstrip("\r")
+        start = stop + 1
+
+
+def parse_stanzas(text: str, problems: Problems | None = None) -> Iterator[dict[str, str]]:
     """Debian control paragraphs (``Field: value``, continuation lines start with a space, blank lines between).
 
     Field names are case-insensitive (Debian Policy 5.1), so they are lowercased; continuation lines are joined
-    with a newline. A line that is neither is skipped and described in ``problems`` (so the caller can warn
+    with a newline. A line that is neither is skipped and noted in ``problems`` (so the caller can warn
     without losing the paragraphs around it).
     """
-    fields: dict[str, str] = {}
-    key: str | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            if fields:
-                yield fields
-            fields, key = {}, None
-        elif line[0] in " \t":
-            if key is None:
-                if problems is not None:
-                    problems.append(f"line {number}: a continuation line with no field before it")
+    for number, paragraph in enumerate(iter_paragraphs(text), 1):
+        parts: dict[str, list[str]] = {}  # joined at the end: += on a long value would copy it every line
+        key: str | None = None
+        for line in iter_lines(paragraph):
+            if not line.strip():
                 continue
-            fields[key] += "\n" + line.strip()
-        elif ":" in line:
-            name, _, value = line.partition(":")
-            key = name.strip().lower()
-            fields[key] = value.strip()
-        elif not line.startswith("#") and problems is not None:
-            problems.append(f"line {number}: not a 'Field: value' line: {line[:80]!r}")
-    if fields:
-        yield fields
+            if line[0] in " \t":
+                if key is None:
+                    if problems is not None:
+                        problems.add(f"paragraph {number}: a continuation line with no field before it")
+                    continue
+                parts[key].append(line.strip())
+            elif ":" in line:
+                name, _, value = line.partition(":")
+                key = name.strip().lower()
+                parts[key] = [value.strip()]
+            elif not line.startswith("#") and problems is not None:
+                problems.add(f"paragraph {number}: not a 'Field: value' line: {line[:80]!r}")
+        if parts:
+            yield {k: "\n".join(v) for k, v in parts.items()}
 
 
 def purl(kind: str, namespace: str | None, name: str, version: str | None,

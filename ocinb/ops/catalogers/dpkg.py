@@ -18,10 +18,12 @@ from collections.abc import Sequence
 
 from .base import (
     KIB,
+    MAX_PACKAGES,
     MIB,
     CatalogContext,
     Cataloger,
     PackageRow,
+    Problems,
     WantedFile,
     parse_stanzas,
     purl,
@@ -95,10 +97,13 @@ def parse_file(wanted: WantedFile, context: CatalogContext) -> list[PackageRow]:
         text = wanted.data.decode("utf-8")
     except UnicodeDecodeError:
         text = wanted.data.decode("latin-1")
-    problems: list[str] = []
+    problems = Problems()
     rows: list[PackageRow] = []
     unnamed = 0
     for stanza in parse_stanzas(text, problems):
+        if len(rows) >= MAX_PACKAGES:
+            problems.add(f"more than {MAX_PACKAGES} packages; the rest are not listed", first=True)
+            break
         name = stanza.get("package")
         if not name:
             unnamed += 1
@@ -108,12 +113,11 @@ def parse_file(wanted: WantedFile, context: CatalogContext) -> list[PackageRow]:
             continue
         rows.append(row(stanza, name, wanted, context))
     if unnamed:
-        problems.append(f"{unnamed} paragraph(s) without a Package field")
+        problems.add(f"{unnamed} paragraph(s) without a Package field")
     if not rows and not problems and wanted.path == STATUS and wanted.data.strip():
-        problems.append("no installed package in it")
+        problems.add("no installed package in it")
     if problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        rows.append(warning_row("deb", wanted.path, wanted.layer, f"malformed dpkg database: {shown}"))
+        rows.append(warning_row("deb", wanted.path, wanted.layer, f"malformed dpkg database: {problems.summary()}"))
     return rows
 
 

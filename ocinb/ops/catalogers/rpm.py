@@ -16,7 +16,17 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import MIB, CatalogContext, Cataloger, PackageRow, WantedFile, purl, warning_row
+from .base import (
+    MAX_PACKAGES,
+    MIB,
+    CatalogContext,
+    Cataloger,
+    PackageRow,
+    Problems,
+    WantedFile,
+    purl,
+    warning_row,
+)
 
 DIRS = ("var/lib/rpm", "usr/lib/sysimage/rpm", "usr/share/rpm")
 SQLITE_PATHS = tuple(f"{d}/rpmdb.sqlite" for d in DIRS)
@@ -119,18 +129,21 @@ def parse_database(wanted: WantedFile, wal: bytes | None, context: CatalogContex
     except sqlite3.Error as error:
         return [warning_row("rpm", wanted.path, wanted.layer, f"rpmdb.sqlite cannot be read: {error}")]
     rows: list[PackageRow] = []
-    bad: list[str] = []
+    bad = Problems()
     os = context.os
     for hnum, blob in blobs:
+        if len(rows) >= MAX_PACKAGES:
+            bad.add(f"more than {MAX_PACKAGES} packages; the rest are not listed", first=True)
+            break
         try:
             tags = parse_header(blob)
         except HeaderError as error:
-            bad.append(f"header {hnum}: {error}")
+            bad.add(f"header {hnum}: {error}")
             continue
         name = tags.get(NAME)
         if not isinstance(name, str) or name == "gpg-pubkey":
             if not isinstance(name, str):
-                bad.append(f"header {hnum}: no NAME tag")
+                bad.add(f"header {hnum}: no NAME tag")
             continue
         version, release, epoch = tags.get(VERSION), tags.get(RELEASE), tags.get(EPOCH)
         arch = str(tags[ARCH]) if ARCH in tags else None
@@ -150,8 +163,7 @@ def parse_database(wanted: WantedFile, wal: bytes | None, context: CatalogContex
             }),
         ))
     if bad:
-        shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
-        rows.append(warning_row("rpm", wanted.path, wanted.layer, f"malformed rpm headers: {shown}"))
+        rows.append(warning_row("rpm", wanted.path, wanted.layer, f"malformed rpm headers: {bad.summary()}"))
     return rows
 
 
