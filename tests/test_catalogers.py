@@ -722,6 +722,14 @@ def test_a_wanted_link_to_an_unwanted_path_is_read_through_the_link() -> None:
     assert read == ["x"]
 
 
+def test_bytes_not_at_hand_are_skipped() -> None:
+    """A streaming reader that did not buffer a file answers ``None``: no row, no crash."""
+    catalog = catalog_tree([TreeEntry("etc/os-release", 0, 0, refuse("link"), 0o777, "/opt/unforeseen"),
+                            TreeEntry("opt/unforeseen", 0, 10, lambda: None, 0o644),
+                            TreeEntry("var/lib/dpkg/status", 0, 10, lambda: None, 0o644)])
+    assert catalog.os is None and not catalog.rows
+
+
 def test_etc_os_release_wins_over_usr_lib() -> None:
     catalog = catalog_files({"etc/os-release": (2, b"ID=ubuntu\nVERSION_ID=24.04\n"),
                              "usr/lib/os-release": (1, b"ID=debian\nVERSION_ID=12\n")})

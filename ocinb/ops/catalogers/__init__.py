@@ -52,14 +52,16 @@ class TreeEntry:
     it came from, its size and how to read its bytes.
 
     ``mode`` (permission bits) lets the Go cataloger pick executables; ``linkname`` marks a symlink (its target,
-    relative to the link's directory or absolute), which is followed for the files catalogers want.
-    ``read`` is called at most once, only for wanted files under their size cap.
+    relative to the link's directory or absolute), which is followed for the files catalogers want. A hard link
+    is given as a regular file whose ``read`` returns its target's bytes. ``read`` is called at most once, only
+    for wanted files under their size cap; it may return ``None`` when the bytes are not at hand (a streaming
+    reader that buffered only what :func:`read_limit` asked for, and a link's target it could not foresee).
     """
 
     path: str
     layer: int
     size: int
-    read: Callable[[], bytes]
+    read: Callable[[], bytes | None]
     mode: int | None = None
     linkname: str | None = None
 
@@ -194,7 +196,8 @@ def catalog_tree(entries: Iterable[TreeEntry | tuple[object, ...]]) -> Catalog:
         if entry.size > max(c.max_size for c in takers):
             too_large[wanted_as] = (entry.layer, entry.size)
             return
-        data = keep(wanted_as, entry.read(), mode)
+        raw = entry.read()
+        data = None if raw is None else keep(wanted_as, raw, mode)
         if data is not None:
             files[path] = (entry.layer, data)
 
