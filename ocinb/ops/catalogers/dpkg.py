@@ -114,8 +114,6 @@ def parse_file(wanted: WantedFile, context: CatalogContext) -> list[PackageRow]:
         rows.append(row(stanza, name, wanted, context))
     if unnamed:
         problems.add(f"{unnamed} paragraph(s) without a Package field")
-    if not rows and not problems and wanted.path == STATUS and wanted.data.strip():
-        problems.add("no installed package in it")
     if problems:
         rows.append(warning_row("deb", wanted.path, wanted.layer, f"malformed dpkg database: {problems.summary()}"))
     return rows
