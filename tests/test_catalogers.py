@@ -875,6 +875,16 @@ def test_hostile_numbers_and_nesting_are_not_crashes(tmp_path: Path) -> None:
     assert "not JSON" in warnings["npm"] and "malformed rpm headers" in warnings["rpm"]
 
 
+def test_the_magic_as_a_string_before_the_real_header_is_skipped(go_binary: Path) -> None:
+    """A binary that holds the magic as data (as ``go`` itself does, reading build info) at an aligned offset
+    before its own header: the header that parses is used."""
+    data = go_binary.read_bytes()
+    decoy = b"\xff Go buildinf:" + bytes([8, 0]) + b"\x00" * 16
+    planted = data[:64] + decoy + data[64 + len(decoy):]
+    assert planted.find(b"\xff Go buildinf:") == 64
+    assert catalog_files({"usr/bin/p": (0, planted)}).rows == catalog_files({"usr/bin/p": (0, data)}).rows
+
+
 def test_go_build_info_before_1_18_is_a_warning() -> None:
     """The pointer form (flags without bit 2) is named, not guessed at."""
     header = b"\xff Go buildinf:" + bytes([8, 0]) + b"\x00" * 16

@@ -11,7 +11,7 @@ version).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .base import MIB, CatalogContext, Cataloger, PackageRow, WantedFile, purl, warning_row
@@ -62,14 +62,27 @@ def uvarint(data: bytes, at: int) -> tuple[int, int]:
     raise BuildInfoError("truncated varint")
 
 
-def find_header(data: bytes) -> int | None:
-    """The offset of the first 16-byte aligned magic, or ``None``."""
+def headers(data: bytes) -> Iterator[int]:
+    """The offsets of every 16-byte aligned magic (the first may be the magic as a string in a binary that
+    reads build info itself; the real header is then a later one)."""
     at = data.find(MAGIC)
     while at >= 0:
         if at % 16 == 0:
-            return at
+            yield at
         at = data.find(MAGIC, at + 1)
-    return None
+
+
+def find_header(data: bytes) -> int | None:
+    """The offset of the header that parses (else the first aligned magic), or ``None``."""
+    first = None
+    for at in headers(data):
+        first = at if first is None else first
+        try:
+            read_at(data, at)
+        except BuildInfoError:
+            continue
+        return at
+    return first
 
 
 def extract(path: str, data: bytes) -> bytes | None:
@@ -93,8 +106,11 @@ def extract(path: str, data: bytes) -> bytes | None:
 def read_buildinfo(data: bytes) -> BuildInfo | None:
     """The build info of a Go binary, ``None`` for anything else; :class:`BuildInfoError` if unreadable."""
     at = find_header(data)
-    if at is None:
-        return None
+    return None if at is None else read_at(data, at)
+
+
+def read_at(data: bytes, at: int) -> BuildInfo:
+    """The build info whose header starts at ``at``."""
     if len(data) < at + HEADER:
         raise BuildInfoError("truncated build info header")
     flags = data[at + 15]
