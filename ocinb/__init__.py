@@ -49,6 +49,7 @@ from .models import (
     Platform,
     RootFS,
 )
+from .ops.catalogers import PackageRow
 from .ops.copy import CopyReport
 from .ops.describe import ImageDetails, ImagePlatforms, ImageReport, PlatformEntry, SizedImage, TagEntry
 from .ops.doctor import DoctorCheck
@@ -155,6 +156,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "Manifests",
     "NotFoundError",
     "OcinbError",
+    "PackageRow",
     "Ping",
     "Platform",
     "PlatformEntry",

@@ -17,15 +17,17 @@ import pandas as pd
 from . import media_types as mt
 from ._http.transport import RateLimit
 from .models import ImageConfig, ImageManifest, Platform, parse_timestamp
+from .ops.catalogers import PackageRow
 from .ops.describe import PlatformEntry, SizedImage, TagEntry
 from .ops.doctor import DoctorCheck
 from .ops.referrers import ReferrerNode
 from .plots import plot_layers, plot_sizes
 
 __all__ = [
-    "CATALOG_COLUMNS", "DOCTOR_COLUMNS", "HISTORY_COLUMNS", "LAYERS_COLUMNS", "PLATFORMS_COLUMNS",
+    "CATALOG_COLUMNS", "DOCTOR_COLUMNS", "HISTORY_COLUMNS", "LAYERS_COLUMNS", "PACKAGES_COLUMNS", "PLATFORMS_COLUMNS",
     "REFERRERS_COLUMNS", "SIZES_COLUMNS", "TAGS_COLUMNS", "catalog_frame", "doctor_frame", "history_frame",
-    "layers_frame", "platforms_frame", "plot_layers", "plot_sizes", "provenance", "referrers_frame", "sizes_frame",
+    "layers_frame", "packages_frame", "platforms_frame", "plot_layers", "plot_sizes", "provenance", "referrers_frame",
+    "sizes_frame",
     "tags_frame", "typed_frame",
 ]
 
@@ -59,6 +61,10 @@ DOCTOR_COLUMNS = {"check": STR, "result": STR, "evidence": STR, "advice": STR}
 SIZES_COLUMNS = {
     "tag": STR, "platform": STR, "digest": STR, "size": "int64", "unique_size": "int64", "shared_size": "int64",
     "layer_count": "int64",
+}
+PACKAGES_COLUMNS = {
+    "ecosystem": STR, "name": STR, "version": STR, "arch": STR, "source_name": STR, "size": "Int64",
+    "license": STR, "path": STR, "layer": "Int64", "purl": STR, "warning": STR,
 }
 
 
@@ -248,3 +254,15 @@ def doctor_frame(checks: Sequence[DoctorCheck]) -> pd.DataFrame:
     registry answered), ``advice`` (what to do; empty when nothing is needed).
     """
     return typed_frame([dataclasses.asdict(c) for c in checks], DOCTOR_COLUMNS)
+
+
+def packages_frame(rows: Iterable[PackageRow]) -> pd.DataFrame:
+    """One row per installed package (the catalogers' order: dpkg, apk, Python, npm, rpm, Go), then a row per
+    database that could not be read (``warning`` set, ``name``/``version`` as far as known).
+
+    Columns: ``ecosystem`` (the purl type: deb, apk, pypi, npm, rpm, golang), ``name``, ``version``, ``arch``,
+    ``source_name``, ``size`` (installed bytes, where the database says), ``license``, ``path`` (the database
+    or metadata file), ``layer`` (index of the layer it came from), ``purl``, ``warning``.
+    """
+    ordered = sorted(rows, key=lambda r: r.warning is not None)
+    return typed_frame([dataclasses.asdict(r) for r in ordered], PACKAGES_COLUMNS)
