@@ -108,6 +108,12 @@ if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
   mkdir -p "$ROOT/etc/ssl/certs"
   cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 fi
+# The machine's own CAs too, where Debian keeps them: installing ca-certificates in the chroot (a
+# dependency of what the commands install) regenerates the bundle from these.
+if [ -d /usr/local/share/ca-certificates ]; then
+  mkdir -p "$ROOT/usr/local/share"
+  cp -rL /usr/local/share/ca-certificates "$ROOT/usr/local/share/"
+fi
 for f in /etc/pip.conf /etc/xdg/pip "${HOME:-/root}/.config/pip" "${HOME:-/root}/.pip"; do
   if [ -e "$f" ]; then
     dest="$ROOT${f/#${HOME:-/root}//root}"
