@@ -50,7 +50,7 @@ bench: system-deps install
 	$(BIN)/python bench/run.py
 
 fuzz: install
-	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests -k fuzz
+	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider --timeout=3600 tests -k fuzz
 
 # Needs the package index (not part of `make test`): binder/requirements.txt installs into a fresh venv.
 binder-check: install

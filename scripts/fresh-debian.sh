@@ -121,6 +121,18 @@ for f in /etc/pip.conf /etc/xdg/pip "${HOME:-/root}/.config/pip" "${HOME:-/root}
     cp -rL "$f" "$dest"
   fi
 done
+# Local package directories that pip's configuration names (find-links, file:// indexes), read-only at
+# the same paths, so pip inside sees the host's mirrors as they are (the registry beyond them stays PyPI).
+pip_conf=(/etc/pip.conf /etc/xdg/pip/pip.conf "${HOME:-/root}/.config/pip/pip.conf" "${HOME:-/root}/.pip/pip.conf")
+for dir in $( { cat "${pip_conf[@]}" 2>/dev/null; printf '%s\n' "${PIP_FIND_LINKS:-}" "${PIP_EXTRA_INDEX_URL:-}" "${PIP_INDEX_URL:-}"; } |
+  grep -oE '(file://)?/[^[:space:]]+' | sed 's|^file://||; s|/simple/*$||' | sort -u); do
+  case "$dir" in /etc/* | /proc* | /sys* | /dev* | /) continue ;; esac
+  [ -d "$dir" ] || continue
+  mkdir -p "$ROOT$dir"
+  mount --bind "$dir" "$ROOT$dir"
+  mount -o remount,bind,ro "$ROOT$dir"
+  log "pip's local package directory $dir: bind-mounted read-only"
+done
 # A chroot has no init: keep package scripts from starting services (docker-registry's) in it.
 printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
 chmod 755 "$ROOT/usr/sbin/policy-rc.d"
