@@ -2,7 +2,7 @@
 # `make fresh-debian`: prove the README's two commands on a stock minimal Debian 12. Builds a fresh root
 # with `mmdebstrap --variant=minbase bookworm` (no python3, no venv, no make), copies a clean clone of this
 # repository's HEAD into /root/ocinb, and runs `bash scripts/run.sh demo` then `bash scripts/run.sh test`
-# in it with chroot, as root, with the host's apt sources and options, resolv.conf, CA bundle and pip
+# in it with chroot (then `make test` again in a network namespace with loopback only), as root, with the host's apt sources and options, resolv.conf, CA bundle and pip
 # configuration (so the same mirrors are used). Needs root and the network; takes minutes.
 # The log goes to build/fresh-debian.log (FRESH_LOG overrides) and ends with a summary.
 # Safety: nothing of the host's /dev, /proc or /sys is bind-mounted (proc, sysfs, devpts and tmpfs are
@@ -88,7 +88,8 @@ boot_done=$(date +%s)
 dpkg_list() { chroot "$ROOT" dpkg-query -W -f '${Package}\n' | sort; }
 dpkg_list >"$WORK/pkgs.0"
 has() { chroot "$ROOT" /bin/sh -c "command -v $1" >/dev/null 2>&1 && echo yes || echo no; }
-log "bootstrap done in $((boot_done - started)) s: $(wc -l <"$WORK/pkgs.0") packages; python3: $(has python3), make: $(has make), git: $(has git), docker-registry: $(has docker-registry), chromium: $(has chromium)"
+tools="python3: $(has python3), make: $(has make), git: $(has git), docker-registry: $(has docker-registry), chromium: $(has chromium)"
+log "bootstrap done in $((boot_done - started)) s: $(wc -l <"$WORK/pkgs.0") packages; $tools"
 
 # Device nodes of the chroot's own (no host /dev), a fresh devpts, /dev/shm, /proc and /sys.
 for spec in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
@@ -146,36 +147,42 @@ while IFS= read -r name; do
   passenv+=("$name=${!name}")
 done < <(compgen -e | grep -E '^(PIP_[A-Z_]+|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$' || true)
 
+# $1: the command; $2 = offline: in a network namespace of its own with loopback only (the network cut).
 run_in_chroot() {
-  chroot "$ROOT" /usr/bin/env -i "${passenv[@]}" /bin/bash -c "cd /root/ocinb && $1" </dev/null >>"$LOG" 2>&1
+  local wrap=()
+  [ "${2:-}" = offline ] && wrap=(unshare --net /bin/sh -c 'ip link set lo up && exec "$@"' sh)
+  "${wrap[@]}" chroot "$ROOT" /usr/bin/env -i "${passenv[@]}" /bin/bash -c "cd /root/ocinb && $1" </dev/null >>"$LOG" 2>&1
 }
 
 summary=()
 overall=0
-for cmd in "bash scripts/run.sh demo" "bash scripts/run.sh test"; do
+# The README's two commands as pasted, then the suite again with the network cut (all installed by now).
+steps=("bash scripts/run.sh demo|online" "bash scripts/run.sh test|online" "make test|offline")
+for step in "${steps[@]}"; do
+  cmd="${step%|*}" net="${step#*|}"
   dpkg_list >"$WORK/before"
-  log "running in the chroot: $cmd"
+  log "running in the chroot ($net): $cmd"
+  mark=$(wc -l <"$LOG")
   t0=$(date +%s)
   rc=0
-  run_in_chroot "$cmd" || rc=$?
+  run_in_chroot "$cmd" "$net" || rc=$?
   t1=$(date +%s)
   dpkg_list >"$WORK/after"
-  added="$(comm -13 "$WORK/before" "$WORK/after" | wc -l)"
-  line="$cmd: exit $rc in $((t1 - t0)) s; Debian packages added: $added"
+  added="$(comm -13 "$WORK/before" "$WORK/after" | tr '\n' ' ')"
+  said="$(tail -n +"$((mark + 1))" "$LOG" | grep -h '^ocinb: installing Debian packages' | sed 's/^ocinb: installing Debian packages: //; s/ (apt-get.*//' | tr '\n' ' ' || true)"
+  tests="$(tail -n +"$((mark + 1))" "$LOG" | grep -E '^(=+ )?[0-9]+ (passed|failed)' | tail -1 || true)"
+  line="$cmd ($net): exit $rc in $((t1 - t0)) s; asked apt for: ${said:-nothing}; ${tests:+pytest: $tests; }packages added with dependencies: $(wc -w <<<"$added")"
   summary+=("$line")
   log "$line"
+  [ -z "$added" ] || echo "  added: $added" >>"$LOG"
   [ "$rc" = 0 ] || overall=$rc
 done
 finished=$(date +%s)
 {
   echo "== fresh-debian summary"
-  echo "commit $commit; bootstrap $((boot_done - started)) s ($(wc -l <"$WORK/pkgs.0") packages, minbase)"
+  echo "commit $commit; bootstrap $((boot_done - started)) s ($(wc -l <"$WORK/pkgs.0") packages, minbase; $tools)"
   printf '%s\n' "${summary[@]}"
-  echo "what the commands said they installed:"
-  grep -h '^ocinb: installing Debian packages' "$LOG" | sed 's/^/  /' || echo "  (nothing)"
-  echo "all packages added to minbase, dependencies included: $(comm -13 "$WORK/pkgs.0" "$WORK/after" | wc -l)"
-  echo "venv: $(chroot "$ROOT" /root/ocinb/.venv/bin/python --version 2>&1 || echo none) at /root/ocinb/.venv; $(chroot "$ROOT" /root/ocinb/.venv/bin/python -m pip list 2>/dev/null | tail -n +3 | wc -l) pip packages"
-  grep -E '^(=+ )?[0-9]+ (passed|failed)' "$LOG" | tail -1 | sed 's/^/pytest: /' || true
+  echo "packages added to minbase in all: $(comm -13 "$WORK/pkgs.0" "$WORK/after" | wc -l); venv: $(chroot "$ROOT" /root/ocinb/.venv/bin/python --version 2>&1 || echo none), $(chroot "$ROOT" /root/ocinb/.venv/bin/python -m pip list 2>/dev/null | tail -n +3 | wc -l) pip packages"
   echo "total $((finished - started)) s; result: $([ "$overall" = 0 ] && echo PASS || echo "FAIL ($overall)")"
 } | tee -a "$LOG" >&2
 exit "$overall"
