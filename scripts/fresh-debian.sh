@@ -8,6 +8,8 @@
 # Safety: nothing of the host's /dev, /proc or /sys is bind-mounted (proc, sysfs, devpts and tmpfs are
 # mounted as new instances), and the root is deleted only after /proc/mounts shows nothing under it.
 set -euo pipefail
+# The body is one compound command, read whole before it runs: editing this file mid-run cannot break it.
+{
 cd "$(dirname "$0")/.."
 SRC="$PWD"
 LOG="${FRESH_LOG:-$SRC/build/fresh-debian.log}"
@@ -186,3 +188,4 @@ finished=$(date +%s)
   echo "total $((finished - started)) s; result: $([ "$overall" = 0 ] && echo PASS || echo "FAIL ($overall)")"
 } | tee -a "$LOG" >&2
 exit "$overall"
+}

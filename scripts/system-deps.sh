@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages ocinb needs, when missing (needs root), saying which as it does.
 # Groups: "base" (a Python >= 3.11 that can make a venv, make, a CA bundle), "registry" (the CNCF
-# registry, Debian's docker-registry) and "browser" (Chromium and a font, which Playwright drives in the
-# explorer's browser test; Playwright's own browser download is never used).
+# registry, Debian's docker-registry), "browser" (Chromium and a font, which Playwright drives in the
+# explorer's browser test; Playwright's own browser download is never used) and "skopeo" (the independent
+# resolver some tests compare with).
 # `apt-get update` runs once, and only when something is missing.
 set -euo pipefail
 
@@ -37,9 +38,12 @@ for group in "${@:-registry}"; do
     browser)
       [ -x /usr/bin/chromium ] || want+=(chromium)
       [ -n "$(find /usr/share/fonts -name '*.ttf' -print -quit 2>/dev/null)" ] || want+=(fonts-dejavu-core)
+      # Playwright's bundled node driver (from its wheel) links libatomic.so.1, which minbase lacks.
+      installed libatomic1 || want+=(libatomic1)
       ;;
+    skopeo) command -v skopeo >/dev/null 2>&1 || want+=(skopeo) ;;
     python) usable_python || { echo "no Python >= 3.11 with venv; run: bash $0 base" >&2; exit 1; }; exit 0 ;;
-    *) echo "unknown group: $group (base, registry, browser, python)" >&2; exit 2 ;;
+    *) echo "unknown group: $group (base, registry, browser, skopeo, python)" >&2; exit 2 ;;
   esac
 done
 if [ ${#want[@]} -eq 0 ]; then
