@@ -13,7 +13,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 # Debian's /usr/bin/python3. Debian's needs python3-venv for ensurepip.
 usable_python() {
   local py
-  for py in ${PYTHON:-} python3 /usr/bin/python3; do
+  for py in ${PYTHON:-} python3 "${OCINB_SYSTEM_PYTHON:-/usr/bin/python3}"; do
     if command -v "$py" >/dev/null 2>&1 &&
       "$py" -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       command -v "$py"
