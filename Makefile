@@ -1,10 +1,11 @@
-# Two commands on a fresh Debian machine: `make demo` shows ocinb at work, `make test` proves it.
+# `bash scripts/run.sh demo` / `bash scripts/run.sh test` (the README's two commands) install the Debian
+# packages that are missing (python3, python3-venv, make, ...) and then run `make demo` / `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lab system-deps browser-deps test-deps install lint bench fuzz clean
+.PHONY: test demo lab system-deps browser-deps test-deps install lint bench fuzz binder-check fresh-debian clean
 
 # Debian packages: the CNCF registry for everything, Chromium for the explorer's browser test.
 system-deps:
@@ -53,7 +54,16 @@ bench: system-deps install
 	$(BIN)/python bench/run.py
 
 fuzz: install
-	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests -k fuzz
+	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider --timeout=3600 tests -k fuzz
+
+# Needs the package index (not part of `make test`): binder/requirements.txt installs into a fresh venv.
+binder-check: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m network tests/test_binder.py
+
+# Needs root and the network, takes minutes (not part of `make test`): the README's two commands in a
+# fresh minimal Debian 12 root (mmdebstrap + chroot); the log is build/fresh-debian.log.
+fresh-debian:
+	bash scripts/fresh-debian.sh
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -48,6 +48,8 @@ _ACCESS_RE = re.compile(
 )
 _START_TIMEOUT = 15.0
 _PROBE_AGENT = "ocinb-testing-readiness-probe"
+_SENTINEL_AGENT = "ocinb-testing-log-sentinel"
+_SENTINEL_DEADLINE = 60.0
 _PORT_RETRIES = 3
 
 
@@ -292,7 +294,7 @@ class LocalRegistry:
             self._port = self._requested_port or _free_port(self.host)
             ok, error = self._spawn_and_wait(binary)
             if ok:
-                self._count_base = len(self.access_log(settle=0))
+                self._count_base = len(self.access_log(flush=False))
                 atexit.register(self.stop)
                 logger.info("registry started at %s (pid %s)", self.url, self.pid)
                 return self
@@ -373,29 +375,53 @@ class LocalRegistry:
         if self._requested_port == 0:
             self._port = 0
 
-    def access_log(self, *, settle: float = 0.1) -> list[AccessLogEntry]:
-        """Parsed access-log entries so far, without the readiness probes of `start()`.
+    def access_log(self, *, flush: bool = True) -> list[AccessLogEntry]:
+        """Parsed access-log entries so far, without the readiness probes of `start()` and the sentinels.
 
-        Waits until the log file stops growing for `settle` seconds, since the registry writes
-        the access-log line only after the response has been sent."""
+        With `flush` (and the registry running) a sentinel request is sent first and the log is polled
+        until its line appears: the registry writes a line only after it answered, so every request
+        answered before this call is then in the file."""
         path = self.log_path
         if path is None or not path.exists():
             return []
-        deadline = time.monotonic() + max(settle * 10, 1.0)
-        size = path.stat().st_size
-        while settle > 0 and time.monotonic() < deadline:
-            time.sleep(settle)
-            new_size = path.stat().st_size
-            if new_size == size:
-                break
-            size = new_size
+        if flush and self.running:
+            self._await_sentinel(path)
         entries = []
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 entry = parse_access_log_line(line)
-                if entry is not None and entry.user_agent != _PROBE_AGENT:
+                if entry is not None and entry.user_agent not in (_PROBE_AGENT, _SENTINEL_AGENT):
                     entries.append(entry)
         return entries
+
+    def _await_sentinel(self, path: Path) -> None:
+        """GET a unique path, then read the log from where it ended until that request's access line
+        shows up; RuntimeError if it does not within a generous deadline (a registry not logging)."""
+        token = secrets.token_hex(8)
+        offset = path.stat().st_size
+        sentinel = f"/v2/ocinb-testing/log-sentinel/manifests/{token}"
+        try:
+            with httpx.Client(timeout=_SENTINEL_DEADLINE, trust_env=False,
+                              headers={"User-Agent": _SENTINEL_AGENT}) as client:
+                client.get(f"{self.url}{sentinel}")
+        except httpx.HTTPError as exc:
+            raise RuntimeError(f"registry at {self.url} did not answer the access-log sentinel: {exc!r}") from exc
+        deadline = time.monotonic() + _SENTINEL_DEADLINE
+        pending = b""
+        with open(path, "rb") as f:
+            f.seek(offset)
+            while True:
+                pending += f.read()
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    entry = parse_access_log_line(line.decode(errors="replace"))
+                    if entry is not None and entry.path == sentinel:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the access log {path} has no line for the sentinel GET {sentinel} after "
+                        f"{_SENTINEL_DEADLINE:.0f} s (is the registry's access log disabled?)")
+                time.sleep(0.005)  # poll interval between reads of the growing file
 
     def request_count(self, method: str | None = None, path_contains: str | None = None) -> int:
         """Count requests served since start (or the last `reset_request_count()`), optionally filtered."""

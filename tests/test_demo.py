@@ -6,8 +6,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
-import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,11 +23,12 @@ ACCEPT = ", ".join([OCI_INDEX, "application/vnd.oci.image.manifest.v1+json",
 
 
 @pytest.fixture(scope="module")
-def demo(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> DemoInfo:
-    import os
-
-    os.environ.setdefault("OCINB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "demo-cache"))
-    return seed(registry.address)
+def demo(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoInfo]:
+    """The seeded registry, with the default clients' cache in a temporary directory for this module only."""
+    with pytest.MonkeyPatch.context() as mp:
+        if "OCINB_CACHE_DIR" not in os.environ:
+            mp.setenv("OCINB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "demo-cache"))
+        yield seed(registry.address)
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +142,9 @@ def test_tools_single_platform_docker_image(demo: DemoInfo, http: httpx.Client) 
 
 def test_reseed_is_idempotent_and_skips_blobs(demo: DemoInfo, registry: LocalRegistry) -> None:
     registry.reset_request_count()
-    started = time.monotonic()
     again = seed(registry.address)
-    elapsed = time.monotonic() - started
     assert again.digests == demo.digests
     assert again.referrers == demo.referrers
     assert registry.request_count("PATCH") == 0
     assert registry.request_count("PUT", "/blobs/uploads/") == 0
     assert registry.request_count("HEAD", "/blobs/") >= demo.blobs - 5
-    assert elapsed < 30

@@ -261,6 +261,32 @@ def test_request_count(registry: LocalRegistry, http: httpx.Client, repo_name: s
     assert registry.request_count("PUT") == 1
 
 
+def test_access_log_flushes_with_a_sentinel_it_leaves_out(
+    basic_registry: LocalRegistry, http: httpx.Client, repo_name: str
+) -> None:
+    """Each call sends a sentinel GET and waits for its line: the requests answered before it are all
+    counted at once (401s of an auth registry too), and the sentinels themselves never are."""
+    basic_registry.reset_request_count()
+    for _ in range(7):
+        assert http.head(f"{basic_registry.url}/v2/{repo_name}/manifests/latest").status_code == 401
+    assert basic_registry.request_count("HEAD") == 7
+    before = basic_registry.access_log()
+    assert basic_registry.access_log() == before  # the second call's sentinel is not an entry
+    assert not [e for e in before if "log-sentinel" in e.path]
+    raw = basic_registry.log_path.read_text() if basic_registry.log_path else ""
+    assert raw.count("log-sentinel") >= 3  # the sentinels were sent and logged, just not returned
+
+
+def test_access_log_without_lines_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ocinb.testing as testing
+
+    monkeypatch.setattr(testing, "_SENTINEL_DEADLINE", 1.0)
+    with LocalRegistry(extra_config={"log": {"accesslog": {"disabled": True}}}) as reg:
+        with pytest.raises(RuntimeError, match="no line for the sentinel GET"):
+            reg.access_log()
+        assert reg.access_log(flush=False) == []
+
+
 def test_access_log_line_format() -> None:
     line = (
         '127.0.0.1 - - [27/Nov/2026:07:34:20 +0000] "HEAD /v2/a/b/manifests/x HTTP/1.1" 404 91 "" "python-httpx/0.28.1"'

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -265,14 +264,22 @@ def test_unauthorised_registry_shows_errors_in_status(basic_registry: LocalRegis
 
 
 def test_setting_a_value_never_blocks_and_shows_loading(client: ocinb.Client, seed: Seed) -> None:
-    """The background loop is held busy: setting a value must still return at once, showing loading."""
+    """The background loop is held busy until the test releases it: the setter must return while the loop
+    is still held (a setter that waited for the loop would return only after the hold ran out), showing
+    loading. No clock: the hold's end is an event, checked after the setter returned."""
     picker = PlatformPicker(client)
-    release = threading.Event()
-    loop_thread().loop.call_soon_threadsafe(release.wait, 10)
+    release, holding, hold_over = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        release.wait(120)
+        hold_over.set()
+
+    loop_thread().loop.call_soon_threadsafe(hold)
     try:
-        started = time.monotonic()
+        assert holding.wait(120), "the background loop never ran the hold"
         picker.ref = f"{seed.app}:multi"
-        assert time.monotonic() - started < 0.5
+        assert not hold_over.is_set(), "setting ref waited for the busy background loop"
         assert picker.loading and "loading the platforms" in picker.status.value
         with pytest.raises(TimeoutError):
             picker.wait(timeout=0.2)
