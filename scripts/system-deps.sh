@@ -2,7 +2,8 @@
 # Install the Debian packages ocinb needs, when missing (needs root).
 # Groups: "registry" (the CNCF registry, Debian's docker-registry), "browser" (Chromium, which
 # Playwright drives in the explorer's browser test; Playwright's own browser download is never used)
-# and "skopeo" (the independent resolver some tests compare with).
+# "skopeo" (the independent resolver some tests compare with) and "umoci" (the independent layer
+# unpacker the squash tests compare with).
 set -euo pipefail
 want=()
 for group in "${@:-registry}"; do
@@ -10,7 +11,8 @@ for group in "${@:-registry}"; do
     registry) command -v docker-registry >/dev/null 2>&1 || want+=(docker-registry) ;;
     browser) [ -x /usr/bin/chromium ] || want+=(chromium) ;;
     skopeo) command -v skopeo >/dev/null 2>&1 || want+=(skopeo) ;;
-    *) echo "unknown group: $group (registry, browser, skopeo)" >&2; exit 2 ;;
+    umoci) command -v umoci >/dev/null 2>&1 || want+=(umoci) ;;
+    *) echo "unknown group: $group (registry, browser, skopeo, umoci)" >&2; exit 2 ;;
   esac
 done
 if [ ${#want[@]} -eq 0 ]; then

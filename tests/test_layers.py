@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ocinb"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("types", ("ocinb.errors", "ocinb.reference", "ocinb.digest", "ocinb.media_types", "ocinb.models",
+    ("types", ("ocinb.errors", "ocinb.reference", "ocinb.digest", "ocinb.media_types", "ocinb.models", "ocinb.tarfs",
                "ocinb.manifest", "ocinb.cache", "ocinb._display", "ocinb._redact", "ocinb._sync")),
     ("http core", ("ocinb._http",)),
     ("endpoints", ("ocinb.endpoints",)),
