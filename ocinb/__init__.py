@@ -24,6 +24,8 @@ from .errors import (
     ErrorDetail,
     InvalidDigestError,
     InvalidReferenceError,
+    LayerError,
+    LayerLimitError,
     ManifestError,
     NotFoundError,
     OcinbError,
@@ -36,7 +38,9 @@ from .errors import (
     TransportError,
     UnauthorizedError,
     UnsupportedError,
+    UnsupportedLayerError,
     VerificationError,
+    WasteCheckError,
 )
 from .manifest import Manifest
 from .models import (
@@ -51,18 +55,23 @@ from .models import (
 )
 from .ops.copy import CopyReport
 from .ops.describe import ImageDetails, ImagePlatforms, ImageReport, PlatformEntry, SizedImage, TagEntry
+from .ops.layer_reader import ImageFiles
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import Layer
 from .ops.referrers import ReferrerNode
 from .reference import Reference
 from .sync_client import Client, Repository
+from .tarfs import FileEntry, LayerFiles, LayerLimits, SquashedEntry, SquashResult, WastePath, WasteSummary
 
 if TYPE_CHECKING:
     from ._defaults import (
         catalog,
+        check_waste,
         configure,
         copy,
         default_client,
+        files,
+        filesystem,
         history,
         inspect,
         layers,
@@ -70,6 +79,7 @@ if TYPE_CHECKING:
         referrers,
         sizes,
         tags,
+        waste,
     )
     from .testing import LocalRegistry
     from .views import InspectView
@@ -87,6 +97,10 @@ _LAZY: dict[str, str] = {
     "sizes": "ocinb._defaults",
     "inspect": "ocinb._defaults",
     "copy": "ocinb._defaults",
+    "files": "ocinb._defaults",
+    "filesystem": "ocinb._defaults",
+    "waste": "ocinb._defaults",
+    "check_waste": "ocinb._defaults",
     "configure": "ocinb._defaults",
     "default_client": "ocinb._defaults",
     "InspectView": "ocinb.views",
@@ -133,11 +147,13 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "Digest",
     "DigestMismatchError",
     "ErrorDetail",
+    "FileEntry",
     "Hasher",
     "History",
     "HttpCore",
     "ImageConfig",
     "ImageDetails",
+    "ImageFiles",
     "ImageIndex",
     "ImageManifest",
     "ImagePlatforms",
@@ -145,6 +161,10 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "InvalidDigestError",
     "InvalidReferenceError",
     "Layer",
+    "LayerError",
+    "LayerFiles",
+    "LayerLimitError",
+    "LayerLimits",
     "Manifest",
     "ManifestError",
     "Manifests",
@@ -173,6 +193,8 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "ServerError",
     "SizeMismatchError",
     "SizedImage",
+    "SquashResult",
+    "SquashedEntry",
     "Stats",
     "TagEntry",
     "Tags",
@@ -180,14 +202,21 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "TransportError",
     "UnauthorizedError",
     "UnsupportedError",
+    "UnsupportedLayerError",
     "UploadSession",
     "Uploads",
     "VerificationError",
+    "WasteCheckError",
+    "WastePath",
+    "WasteSummary",
     "catalog",
+    "check_waste",
     "configure",
     "copy",
     "default_client",
     "explorer",
+    "files",
+    "filesystem",
     "history",
     "inspect",
     "layers",
@@ -195,6 +224,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "referrers",
     "sizes",
     "tags",
+    "waste",
     "Explorer",
     "InspectView",
     "LocalRegistry",

@@ -92,6 +92,15 @@ class LayerLimitError(LayerError):
     limits are :class:`ocinb.LayerLimits` and can be raised for a layer you trust."""
 
 
+class WasteCheckError(OcinbError, AssertionError):
+    """An image failed the waste rules of :func:`ocinb.check_waste` (dive's CI rules); ``failed`` lists them."""
+
+    def __init__(self, reference: str, failed: list[str]) -> None:
+        self.reference = reference
+        self.failed = failed
+        super().__init__(f"{reference} fails the waste check: " + "; ".join(failed))
+
+
 class UnsupportedLayerError(OcinbError, ValueError):
     """A layer's media type cannot be read (encrypted, or not a tar type); ``media_type`` names it."""
 
