@@ -54,8 +54,16 @@ from .models import (
     RootFS,
 )
 from .ops.copy import CopyReport
-from .ops.describe import ImageDetails, ImagePlatforms, ImageReport, PlatformEntry, SizedImage, TagEntry
-from .ops.layer_reader import ImageFiles
+from .ops.describe import (
+    ImageContents,
+    ImageDetails,
+    ImageFiles,
+    ImagePlatforms,
+    ImageReport,
+    PlatformEntry,
+    SizedImage,
+    TagEntry,
+)
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import Layer
 from .ops.referrers import ReferrerNode
@@ -152,6 +160,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "History",
     "HttpCore",
     "ImageConfig",
+    "ImageContents",
     "ImageDetails",
     "ImageFiles",
     "ImageIndex",

@@ -104,10 +104,11 @@ def sizes(repo_ref: str, tags: Sequence[str] | None = None, *, progress: bool | 
     return run_sync(client.sizes(parsed.repository, tags, progress=progress))
 
 
-def inspect(ref: str, platform: str | Platform | None = None) -> InspectView:
-    """The :class:`~ocinb.InspectView` of the full reference ``ref`` (``ghcr.io/org/app:1.0``, ``node:22``)."""
+def inspect(ref: str, platform: str | Platform | None = None, *, contents: bool | None = None) -> InspectView:
+    """The :class:`~ocinb.InspectView` of the full reference ``ref`` (``ghcr.io/org/app:1.0``, ``node:22``);
+    ``contents`` as :meth:`AsyncClient.inspect`."""
     client, parsed = _locate(ref)
-    return run_sync(client.inspect(str(parsed), platform))
+    return run_sync(client.inspect(str(parsed), platform, contents=contents))
 
 
 def files(ref: str, platform: str | Platform | None = None, layer: int | str | None = None, *,

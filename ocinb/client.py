@@ -20,11 +20,11 @@ from .errors import DigestMismatchError, InvalidReferenceError
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from .ops import copy as copy_ops
-from .ops import describe, layer_reader
+from .ops import describe
 from .ops import pull as pull_ops
 from .ops import push as push_ops
 from .ops.copy import CopyReport
-from .ops.layer_reader import ImageFiles
+from .ops.describe import ImageFiles
 from .ops.referrers import ReferrerNode, walk
 
 if TYPE_CHECKING:
@@ -277,7 +277,7 @@ class AsyncClient:
                            digests: bool = False, progress: bool | None = None,
                            limits: LayerLimits | None = None) -> tuple[ImageFiles, dict[str, Any]]:
         repo, ident = self.parse(ref)
-        found = await layer_reader.image_files(repo, ident, platform, layer=layer, digests=digests, limits=limits,
+        found = await describe.image_files(repo, ident, platform, layer=layer, digests=digests, limits=limits,
                                                progress=progress)
         d = found.details
         attrs = {"reference": ref, "digest": str(d.manifest.digest),
@@ -322,12 +322,14 @@ class AsyncClient:
         found, _ = await self._image_files(ref, platform, None, False, progress)
         return tarfs.waste(found.layers)[1]
 
-    async def inspect(self, ref: str, platform: str | Platform | None = None) -> InspectView:
-        """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals)."""
+    async def inspect(self, ref: str, platform: str | Platform | None = None, *,
+                      contents: bool | None = None) -> InspectView:
+        """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals); the largest files
+        and the waste when the layers are small or ``contents=True``."""
         from . import views
 
         repo, ident = self.parse(ref)
-        report = await describe.inspect_image(repo, ident, platform)
+        report = await describe.inspect_image(repo, ident, platform, contents=contents)
         report.reference = ref
         return views.InspectView.from_report(report)
 

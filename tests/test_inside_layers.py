@@ -208,3 +208,24 @@ def test_second_reading_reads_no_layer_bytes(registry: LocalRegistry, image: Pus
     assert int(out.stdout.strip()) == len(first)
     assert sum(registry.request_count("GET", d) for d in image.layer_digests) == 0
     assert registry.request_count("GET", "/manifests/") >= 1  # it did talk to the registry, for the manifest
+
+
+def test_inspect_shows_largest_files_and_waste(registry: LocalRegistry, image: Pushed, tmp_path: Path) -> None:
+    view = run(registry, tmp_path / "c", lambda c: c.inspect(image.ref))
+    assert view.largest_files is not None
+    assert view.largest_files["path"].iloc[0] == "/big.bin"
+    assert view.largest_files["content_size"].iloc[0] == BIG + 1 and view.largest_files["layer_index"].iloc[0] == 1
+    assert view.waste is not None and view.waste.wasted_bytes > 2 * BIG
+    html = view._repr_html_()
+    assert "Largest files" in html and "/big.bin" in html and "efficiency (dive)" in html
+    assert "/big.bin" in repr(view) and "efficiency" in repr(view)
+    skipped = run(registry, tmp_path / "c", lambda c: c.inspect(image.ref, contents=False))
+    assert skipped.largest_files is None and skipped.contents_note and "contents=False" in skipped.contents_note
+
+
+def test_hostile_file_names_are_escaped(registry: LocalRegistry, tmp_path: Path) -> None:
+    evil = "<script>alert(1)</script>&\"'"
+    pushed = run(registry, tmp_path / "p", lambda c: push_layers(c, "inside/evil", "v1",
+                                                                 [[("file", evil, 5000), ("file", "b", 10)]]))
+    html = run(registry, tmp_path / "c", lambda c: c.inspect(pushed.ref))._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -22,7 +22,8 @@ from ocinb.cache import ContentCache
 from ocinb.client import AsyncClient
 from ocinb.errors import DigestMismatchError, LayerError, LayerLimitError, UnsupportedLayerError
 from ocinb.models import Descriptor
-from ocinb.ops.layer_reader import cache_kind, image_files, read_layer
+from ocinb.ops.describe import image_files
+from ocinb.ops.layer_reader import cache_kind, read_layer
 from ocinb.tarfs import LayerLimits
 from ocinb.testing import LocalRegistry
 

@@ -16,15 +16,13 @@ import queue
 import tarfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .. import media_types as mt
 from ..endpoints.repository import RepositoryEndpoints
 from ..errors import LayerError, LayerLimitError, UnsupportedLayerError
-from ..models import Descriptor, ImageManifest, Platform
+from ..models import Descriptor, ImageManifest
 from ..tarfs import FORMAT_VERSION, FileEntry, LayerFiles, LayerLimits, dump_layer, load_layer, make_entry
-from .describe import ImageDetails, describe_image
 
 try:
     from isal import igzip as _igzip
@@ -328,21 +326,9 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
     return result
 
 
-@dataclass
-class ImageFiles:
-    """An image's layers read for their files: the image chosen for the platform and one table per layer
-    (``layer_indexes`` says which layers, all of them unless one was asked for)."""
-
-    details: ImageDetails
-    layers: list[LayerFiles]
-    layer_indexes: list[int]
-
-    @property
-    def image(self) -> ImageManifest:
-        return self.details.image
-
-
-def _pick(image: ImageManifest, layer: int | str | None) -> list[int]:
+def pick_layers(image: ImageManifest, layer: int | str | None) -> list[int]:
+    """The indexes of ``image``'s layers that ``layer`` names: all for ``None``, one by index (negative from the
+    top) or by digest (a unique prefix of the hex will do)."""
     count = len(image.layers)
     if layer is None:
         return list(range(count))
@@ -357,17 +343,10 @@ def _pick(image: ImageManifest, layer: int | str | None) -> list[int]:
     return matches
 
 
-async def image_files(repo: RepositoryEndpoints, ref: str, platform: str | Platform | None = None, *,
-                      layer: int | str | None = None, digests: bool = False, limits: LayerLimits | None = None,
-                      progress: bool | None = None) -> ImageFiles:
-    """Resolve ``ref`` for ``platform`` and read its layers (or the one ``layer``, by index or digest) in order.
-
-    A ``tqdm.auto`` bar counts compressed bytes while layers stream (shown above 32 MiB unless ``progress`` says).
-    """
-    details = await describe_image(repo, ref, platform)
-    image = details.image
-    indexes = _pick(image, layer)
-    descs = [image.layers[i] for i in indexes]
+async def read_layers(repo: RepositoryEndpoints, descs: list[Descriptor], *, digests: bool = False,
+                      limits: LayerLimits | None = None, progress: bool | None = None) -> list[LayerFiles]:
+    """The file tables of ``descs`` in order; a ``tqdm.auto`` bar counts compressed bytes while layers stream
+    (shown above 32 MiB of layers to stream unless ``progress`` says)."""
     total = sum(d.size for d in descs)
     bar: Any = None
     if progress or (progress is None and total > 32 * 1024 * 1024):
@@ -375,10 +354,8 @@ async def image_files(repo: RepositoryEndpoints, ref: str, platform: str | Platf
 
         bar = tqdm(total=total, unit="B", unit_scale=True, desc="layers", leave=False)
     try:
-        tables = [await read_layer(repo, d, digests=digests, limits=limits,
-                                   progress=bar.update if bar is not None else None) for d in descs]
+        return [await read_layer(repo, d, digests=digests, limits=limits,
+                                 progress=bar.update if bar is not None else None) for d in descs]
     finally:
         if bar is not None:
             bar.close()
-    return ImageFiles(details, tables, indexes)
-
