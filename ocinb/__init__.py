@@ -80,6 +80,7 @@ if TYPE_CHECKING:
         default_client,
         files,
         filesystem,
+        filesystem_tree,
         history,
         inspect,
         layers,
@@ -89,6 +90,7 @@ if TYPE_CHECKING:
         tags,
         waste,
     )
+    from .layer_views import FilesystemTree
     from .testing import LocalRegistry
     from .views import InspectView
     from .widgets import Explorer, explorer
@@ -107,6 +109,8 @@ _LAZY: dict[str, str] = {
     "copy": "ocinb._defaults",
     "files": "ocinb._defaults",
     "filesystem": "ocinb._defaults",
+    "filesystem_tree": "ocinb._defaults",
+    "FilesystemTree": "ocinb.layer_views",
     "waste": "ocinb._defaults",
     "check_waste": "ocinb._defaults",
     "configure": "ocinb._defaults",
@@ -226,6 +230,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "explorer",
     "files",
     "filesystem",
+    "filesystem_tree",
     "history",
     "inspect",
     "layers",
@@ -235,6 +240,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "tags",
     "waste",
     "Explorer",
+    "FilesystemTree",
     "InspectView",
     "LocalRegistry",
 ]

@@ -23,6 +23,7 @@ from .tarfs import LayerLimits, WasteSummary
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .layer_views import FilesystemTree
     from .views import InspectView
 
 _clients: dict[str, AsyncClient] = {}
@@ -124,6 +125,14 @@ def filesystem(ref: str, platform: str | Platform | None = None, *, digests: boo
     """The squashed filesystem of the full reference ``ref``; see :meth:`AsyncClient.filesystem`."""
     client, parsed = _locate(ref)
     return run_sync(client.filesystem(str(parsed), platform, digests=digests, progress=progress, limits=limits))
+
+
+def filesystem_tree(ref: str, platform: str | Platform | None = None, *,
+                    progress: bool | None = None) -> FilesystemTree:
+    """The squashed filesystem of the full reference ``ref`` as a collapsible HTML tree with sizes; see
+    :meth:`AsyncClient.filesystem_tree`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.filesystem_tree(str(parsed), platform, progress=progress))
 
 
 def waste(ref: str, platform: str | Platform | None = None, *, progress: bool | None = None,

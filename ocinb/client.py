@@ -30,6 +30,7 @@ from .ops.referrers import ReferrerNode, walk
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .layer_views import FilesystemTree
     from .views import InspectView
 
 from .reference import Reference, api_host, parse_registry
@@ -304,6 +305,14 @@ class AsyncClient:
         found, attrs = await self._image_files(ref, platform, None, digests, progress, limits)
         squashed = tarfs.squash(found.layers)
         return self._attrs(layer_frames.filesystem_frame(squashed, found.layers), **attrs)
+
+    async def filesystem_tree(self, ref: str, platform: str | Platform | None = None, *,
+                              progress: bool | None = None) -> FilesystemTree:
+        """The squashed filesystem of ``ref`` as a collapsible tree with the bytes under each directory."""
+        from . import layer_views
+
+        found, _ = await self._image_files(ref, platform, None, False, progress)
+        return layer_views.FilesystemTree(ref, tarfs.squash(found.layers))
 
     async def waste(self, ref: str, platform: str | Platform | None = None, *, progress: bool | None = None,
                     limits: LayerLimits | None = None) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from .cache import ContentCache
 from .client import AsyncClient, AsyncRepository
 from .endpoints import Ping, PutResult, Source, UploadSession
 from .endpoints.repository import RepositoryEndpoints
+from .layer_views import FilesystemTree
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from .ops.copy import CopyReport
@@ -143,6 +144,8 @@ class Client:
               limits: LayerLimits | None = None) -> pd.DataFrame: ...
     def filesystem(self, ref: str, platform: str | Platform | None = None, *, digests: bool = False,
                    progress: bool | None = None, limits: LayerLimits | None = None) -> pd.DataFrame: ...
+    def filesystem_tree(self, ref: str, platform: str | Platform | None = None, *,
+                        progress: bool | None = None) -> FilesystemTree: ...
     def waste(self, ref: str, platform: str | Platform | None = None, *, progress: bool | None = None,
               limits: LayerLimits | None = None) -> pd.DataFrame: ...
     def waste_summary(self, ref: str, platform: str | Platform | None = None, *,

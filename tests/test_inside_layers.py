@@ -229,3 +229,27 @@ def test_hostile_file_names_are_escaped(registry: LocalRegistry, tmp_path: Path)
                                                                  [[("file", evil, 5000), ("file", "b", 10)]]))
     html = run(registry, tmp_path / "c", lambda c: c.inspect(pushed.ref))._repr_html_()
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_filesystem_tree_html(registry: LocalRegistry, image: Pushed, tmp_path: Path) -> None:
+    """Collapsible with <details>, no script, sizes summed per directory (checked against the umoci-verified table)."""
+    import re
+
+    tree = run(registry, tmp_path / "c", lambda c: c.filesystem_tree(image.ref))
+    html = tree._repr_html_()
+    tags = {m.lower() for m in re.findall(r"</?([a-zA-Z]+)", html)}
+    assert tags <= {"div", "details", "summary", "code", "b", "span"} and "<script" not in html.lower()
+    assert not re.search(r"\son\w+\s*=", html)
+    fs = run(registry, tmp_path / "c", lambda c: c.filesystem(image.ref))
+    sizes = tree.directory_sizes()
+    usr = fs.loc[fs["path"].str.startswith("/usr/") & (fs["type"] != "dir"), "content_size"].sum()
+    assert sizes["/usr"] == usr
+    assert "big.bin" in html and "big.bin" in repr(tree)
+
+
+def test_filesystem_tree_escapes_names(registry: LocalRegistry, tmp_path: Path) -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    pushed = run(registry, tmp_path / "p", lambda c: push_layers(c, "inside/evil-tree", "v1",
+                                                                 [[("file", f"d/{evil}", 5)]]))
+    html = run(registry, tmp_path / "c", lambda c: c.filesystem_tree(pushed.ref))._repr_html_()
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
