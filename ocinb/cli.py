@@ -85,6 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sizes", "the size audit of a repository: tag × platform, unique and shared bytes")
     p.add_argument("ref", metavar="REPO_REF")
     p.add_argument("--tags", nargs="+", metavar="TAG", help="only these tags (default: all)")
+    p = add("files", "every file of every layer of an image (layers streamed, verified, cached by digest)")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p.add_argument("--layer", "-l", metavar="N|DIGEST", help="one layer: its index (negative from the top) or digest")
+    p.add_argument("--digests", action="store_true", help="also hash every file's content (sha256)")
+    p = add("filesystem", "the squashed filesystem of an image (whiteouts applied), with the layer of each path")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p = add("waste", "wasted space: paths copied across layers, dive's efficiency and the hidden bytes")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p.add_argument("--ci", action="store_true", help="apply dive's CI rules and exit 1 when one fails, as dive --ci")
+    p.add_argument("--lowest-efficiency", type=float, default=0.9, metavar="F", help="dive's rule (default 0.9)")
+    p.add_argument("--highest-wasted-bytes", type=int, default=None, metavar="N",
+                   help="dive's rule (default: disabled)")
+    p.add_argument("--highest-user-wasted-percent", type=float, default=0.1, metavar="F",
+                   help="dive's rule, a fraction (default 0.1)")
     p = add("pull", "download one blob to a file (digest verified)")
     p.add_argument("ref", metavar="REPO_REF@DIGEST")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
@@ -238,6 +255,51 @@ async def _run_frame(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _layer_arg(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+async def _run_inside(args: argparse.Namespace, out: TextIO) -> int:
+    """files, filesystem and waste: the tables of what is inside the layers; ``waste --ci`` as ``dive --ci``."""
+    ref = parse_ref(args.ref, args)
+    client = _client(ref.registry, args)
+    progress = sys.stderr.isatty()
+    platform = _platform(args.platform)
+    try:
+        if args.command == "files":
+            try:
+                df = await client.files(_ident(ref), platform, _layer_arg(args.layer), digests=args.digests,
+                                        progress=progress)
+            except LookupError as exc:  # --layer names no layer
+                raise UsageError(str(exc)) from None
+        elif args.command == "filesystem":
+            df = await client.filesystem(_ident(ref), platform, progress=progress)
+        else:
+            df = await client.waste(_ident(ref), platform, progress=progress)
+    finally:
+        await client.aclose()
+    if args.command != "waste":
+        write_frame(df, args.format, out)
+        return 0
+    summary = df.attrs["summary"]
+    if not args.ci or args.format != "table":
+        write_frame(df, args.format, out)
+    if args.format == "table":
+        out.write(f"efficiency: {summary.efficiency:.4%}\nwastedBytes: {summary.wasted_bytes} bytes\n"
+                  f"userWastedPercent: {summary.user_wasted_percent:.4%}\n"
+                  f"reclaimableBytes: {summary.reclaimable_bytes} bytes\nhiddenBytes: {summary.hidden_bytes} bytes\n")
+    if not args.ci:
+        return 0
+    failed = summary.ci_check(args.lowest_efficiency, args.highest_wasted_bytes, args.highest_user_wasted_percent)
+    if args.format == "table":
+        for line in failed:
+            out.write(f"FAIL: {line}\n")
+        out.write(f"Result: {'FAIL' if failed else 'PASS'}\n")
+    return 1 if failed else 0
+
+
 def plain_text(view: Any) -> str:
     """The terminal rendering of an inspect view: its ``to_text()`` if it has one, else its ``repr``."""
     to_text = getattr(view, "to_text", None)
@@ -351,6 +413,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], Coroutine[Any, Any, 
     "tags": _run_frame, "platforms": _run_frame, "layers": _run_frame, "history": _run_frame,
     "referrers": _run_frame, "catalog": _run_frame, "sizes": _run_frame,
     "inspect": _run_inspect, "pull": _run_pull, "push": _run_push,
+    "files": _run_inside, "filesystem": _run_inside, "waste": _run_inside,
 }
 
 

@@ -253,3 +253,31 @@ def test_filesystem_tree_escapes_names(registry: LocalRegistry, tmp_path: Path) 
                                                                  [[("file", f"d/{evil}", 5)]]))
     html = run(registry, tmp_path / "c", lambda c: c.filesystem_tree(pushed.ref))._repr_html_()
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_cli_files_filesystem_waste(registry: LocalRegistry, image: Pushed, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from ocinb import cli
+
+    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "c"))
+    full = f"{registry.address}/{image.ref}"
+    assert cli.main(["files", full, "-f", "csv"]) == 0
+    files = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(files) == sum(len(x) for x in LAYERS) and "/big.bin" in set(files["path"])
+    assert cli.main(["files", full, "--layer", "-2", "-f", "json"]) == 0
+    assert {r["layer_index"] for r in json.loads(capsys.readouterr().out)} == {2}
+    assert cli.main(["filesystem", full, "-f", "json"]) == 0
+    rows = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
+    assert "/a" not in rows and rows["/o/q"]["size"] == 30
+    assert cli.main(["waste", full]) == 0
+    text = capsys.readouterr().out
+    assert "/big.bin" in text and "efficiency:" in text
+    theirs, dive_code = dive_report(registry, image.ref, tmp_path)
+    assert cli.main(["waste", full, "--ci"]) == dive_code == 1
+    assert "Result: FAIL" in capsys.readouterr().out
+    assert cli.main(["waste", full, "--ci", "--lowest-efficiency", "0.1", "--highest-user-wasted-percent", "5"]) == 0
+    assert "Result: PASS" in capsys.readouterr().out
+    assert cli.main(["files", full, "--layer", "9"]) == 2
+    assert "out of range" in capsys.readouterr().err
