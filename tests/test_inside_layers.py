@@ -274,7 +274,7 @@ def test_cli_files_filesystem_waste(registry: LocalRegistry, image: Pushed, tmp_
     assert cli.main(["waste", full]) == 0
     text = capsys.readouterr().out
     assert "/big.bin" in text and "efficiency:" in text
-    theirs, dive_code = dive_report(registry, image.ref, tmp_path)
+    _, dive_code = dive_report(registry, image.ref, tmp_path)
     assert cli.main(["waste", full, "--ci"]) == dive_code == 1
     assert "Result: FAIL" in capsys.readouterr().out
     assert cli.main(["waste", full, "--ci", "--lowest-efficiency", "0.1", "--highest-user-wasted-percent", "5"]) == 0
