@@ -281,3 +281,30 @@ def test_cli_files_filesystem_waste(registry: LocalRegistry, image: Pushed, tmp_
     assert "Result: PASS" in capsys.readouterr().out
     assert cli.main(["files", full, "--layer", "9"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_demo_layered_image_has_something_to_find(registry: LocalRegistry, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's demo/layered:1.0: a deleted directory, an overwritten big file, an opaque directory, hardlinks and
+    symlinks; its waste numbers agree with dive's."""
+    from ocinb.demo import LAYERED_REPO, seed
+
+    monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "seed-cache"))
+    info = seed(registry.address, many_tags=0)
+    ref = f"{LAYERED_REPO}:1.0"
+    assert info.repositories[LAYERED_REPO] == ["1.0"]
+    fs = run(registry, tmp_path / "c", lambda c: c.filesystem(ref)).set_index("path")
+    assert not any(p.startswith("/tmp/build/") for p in fs.index)
+    assert "/var/cache/apk/openssl.apk" not in fs.index and "/var/cache/apk/APKINDEX.tar.gz" in fs.index
+    assert fs.loc["/opt/model/weights.bin", "n_versions"] == 2 and fs.loc["/opt/model/weights.bin", "layer_index"] == 2
+    assert fs.loc["/bin/sh", "type"] == "hardlink"
+    assert fs.loc["/bin/sh", "content_size"] == fs.loc["/bin/busybox", "size"]
+    assert fs.loc["/usr/local/bin/app", "linkname"] == "/usr/bin/app"
+    waste = run(registry, tmp_path / "c", lambda c: c.waste(ref))
+    theirs, code = dive_report(registry, ref, tmp_path)
+    assert waste.attrs["efficiency"] == pytest.approx(theirs["image"]["efficiencyScore"], abs=1e-9)
+    assert waste.attrs["wasted_bytes"] == theirs["image"]["inefficientBytes"]
+    # hidden: the first weights.bin, the deleted /tmp/build, the apk cache under the opaque whiteout
+    assert code == 1 and waste.attrs["hidden_bytes"] == (1536 + 700 + 60 + 400 + 250) * 1024
+    top = waste.iloc[0]
+    assert top["path"] == "/opt/model/weights.bin" and top["count"] == 2
