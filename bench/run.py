@@ -594,7 +594,9 @@ def main() -> None:
     parser.add_argument("--big-runs", type=int, default=3, help="runs per client for the 512 MiB cases")
     parser.add_argument("--size-mib", type=int, default=512, help="size of the big blob")
     parser.add_argument("--tags", type=int, default=200, help="tags for case 1")
-    parser.add_argument("--cases", default="1,2,3,4,5,6")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7")
+    parser.add_argument("--inside-mib", type=int, default=1300,
+                        help="tar size of case 7's layer (about 500 MiB gzip from /usr)")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
     args = parser.parse_args()
     cases = {c.strip() for c in args.cases.split(",")}
@@ -641,6 +643,12 @@ def main() -> None:
                             case4(b, reg, big, digest)
                     finally:
                         big.unlink(missing_ok=True)
+        if "7" in cases:
+            from inside_layers import case7
+
+            with LocalRegistry(storage_dir=tmp / "registry7") as reg:
+                b.loads["7"] = os.getloadavg()
+                case7(b, reg)
         if "5" in cases:
             b.loads["5"] = os.getloadavg()
             case5(b)

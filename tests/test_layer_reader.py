@@ -308,3 +308,45 @@ def test_memory_stays_bounded_while_a_big_layer_streams(registry: LocalRegistry,
     layer, peak = run(go, registry, tmp_path / "c")
     assert len(layer.entries) == 24
     assert peak < 24 * 1024 * 1024, peak
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "oldgnu", "posix", "ustar"])
+def test_archives_written_by_gnu_tar(registry: LocalRegistry, repo_name: str, tmp_path: Path, fmt: str) -> None:
+    """Archives GNU tar writes itself (long names as GNU 'L' records or PAX, base-256 owners, a sparse file, a
+    hardlink, a symlink, a fifo), listed by ocinb and by GNU tar and Python's tarfile, entry by entry."""
+    import os
+
+    root = tmp_path / "tree"
+    deep = root / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (deep / "file.txt").write_bytes(b"hello" * 100)
+    (root / "small").write_bytes(b"x")
+    with open(root / "sparse.img", "wb") as fh:
+        fh.seek(5 * 1024 * 1024)
+        fh.write(b"end")
+    os.link(root / "small", root / "small.hard")
+    os.symlink("small", root / "small.sym")
+    os.mkfifo(root / "fifo")
+    owner = ["--owner=someone:3000000"] if fmt in ("gnu", "oldgnu", "posix") else []
+    if fmt == "ustar":  # names over 100 bytes do not fit these formats
+        import shutil
+
+        shutil.rmtree(root / ("d" * 60))
+    sparse = ["-S"] if fmt != "ustar" else []
+    tar = subprocess.run(["tar", "-c", f"--format={fmt}", *owner, *sparse, "-C", str(root), "."],
+                         capture_output=True, check=True).stdout
+    layer = _bad_layer(registry, repo_name, tmp_path, compress(tar, "zstd"), mt.OCI_LAYER_ZSTD)
+    theirs = gnu_tar_listing(tar)
+    with tarfile.open(fileobj=__import__("io").BytesIO(tar)) as tf:
+        python = tf.getmembers()
+    assert len(layer.entries) == len(theirs) == len(python)
+    for ours, gnu, py in zip(layer.entries, theirs, python, strict=True):
+        assert ours.path == "/" + str(gnu["name"]).removeprefix("./").rstrip("/") or ours.path == "/"
+        assert ours.path.lstrip("/") == py.name.removeprefix("./").removeprefix(".").lstrip("/")
+        assert LETTER[ours.type] == gnu["letter"], ours.path
+        assert (ours.uid, ours.gid, ours.mode) == (py.uid, py.gid, py.mode & 0o7777)
+        assert ours.size == py.size and ours.mtime == py.mtime, ours.path
+        assert ours.linkname == (py.linkname or None) or ours.linkname == "/" + py.linkname.removeprefix("./")
+    assert layer.diff_id == sha(tar)
+    if owner:
+        assert {e.uid for e in layer.entries} == {3000000}

