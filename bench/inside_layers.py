@@ -90,8 +90,10 @@ def case7(b: Any, reg: LocalRegistry) -> None:
             out = subprocess.run([sys.executable, str(HERE / "_inside_worker.py"), reg.address,
                                   f"bench/inside-{how}:latest", cache], capture_output=True, text=True, check=True)
             info = json.loads(out.stdout.strip().splitlines()[-1])
-            e = extra.setdefault(f"ocinb.files ({how})", {"rss_growth_mib": [], "cached_s": [], "rows": info["rows"]})
+            e = extra.setdefault(f"ocinb.files ({how})", {"rss_growth_mib": [], "rss_peak_mib": [], "cached_s": [],
+                                                          "rows": info["rows"]})
             e["rss_growth_mib"].append(round((info["rss_peak"] - info["rss_base"]) / MIB, 1))
+            e["rss_peak_mib"].append(round(info["rss_peak"] / MIB, 1))
             e["cached_s"].append(round(info["cached_seconds"], 4))
             subprocess.run(["rm", "-rf", cache], check=False)
             return float(info["seconds"])

@@ -583,6 +583,8 @@ def _detail(r: dict[str, Any]) -> str:
         parts.append(f"RSS +{max(r['rss_growth_mib']):.0f} MiB (peak {max(r['rss_peak_mib']):.0f} MiB)")
     elif "rss_peak_mib" in r:
         parts.append(f"peak RSS {max(r['rss_peak_mib']):.0f} MiB")
+    if "cached_s" in r:
+        parts.append(f"cached second call {max(r['cached_s']) * 1000:.0f} ms")
     if "eager_heavy_modules" in r:
         parts.append("eager heavy modules: " + (", ".join(r["eager_heavy_modules"]) or "none"))
     return "; ".join(parts)

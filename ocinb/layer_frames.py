@@ -32,6 +32,9 @@ WASTE_COLUMNS = {
 }
 
 
+_ENTRY_COLUMNS = [c for c in FILES_COLUMNS if c not in ("layer_index", "layer_digest")]
+
+
 def _frame(columns: dict[str, list[Any]], spec: dict[str, str]) -> pd.DataFrame:
     data: dict[str, pd.Series] = {}
     for name, dtype in spec.items():
@@ -67,29 +70,19 @@ def files_frame(layers: Sequence[LayerFiles], indexes: Sequence[int]) -> pd.Data
     """
     cols: dict[str, list[Any]] = {name: [] for name in FILES_COLUMNS}
     for layer, index in zip(layers, indexes, strict=True):
-        for e in layer.entries:
-            cols["layer_index"].append(index)
-            cols["layer_digest"].append(layer.digest)
-            cols["entry_index"].append(e.entry_index)
-            cols["path"].append(e.path)
-            cols["raw_name"].append(e.raw_name)
-            cols["type"].append(e.type)
-            cols["tar_type"].append(e.tar_type)
-            cols["size"].append(e.size)
-            cols["mode"].append(e.mode)
-            cols["uid"].append(e.uid)
-            cols["gid"].append(e.gid)
-            cols["uname"].append(e.uname or None)
-            cols["gname"].append(e.gname or None)
-            cols["mtime"].append(e.mtime)
-            cols["linkname"].append(e.linkname)
-            cols["whiteout_target"].append(e.whiteout_target)
-            cols["devmajor"].append(e.devmajor)
-            cols["devminor"].append(e.devminor)
-            cols["xattrs"].append(_xattrs(e.xattrs))
-            cols["digest"].append(e.digest)
-            cols["flags"].append(_flags(e.flags))
-            cols["source"].append(e.source)
+        n = len(layer.entries)
+        cols["layer_index"] += [index] * n
+        cols["layer_digest"] += [layer.digest] * n
+        source = layer.columns
+        for name in _ENTRY_COLUMNS:
+            values = source[name] if source is not None else [getattr(e, name) for e in layer.entries]
+            if name in ("uname", "gname"):
+                values = [v or None for v in values]
+            elif name == "flags":
+                values = [_flags(v) for v in values]
+            elif name == "xattrs":
+                values = [_xattrs(v) for v in values]
+            cols[name] += values
     return _frame(cols, FILES_COLUMNS)
 
 

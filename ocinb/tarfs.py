@@ -81,6 +81,8 @@ class LayerFiles:
     digests: bool = False
     source: str = "tar"
     urls: tuple[str, ...] = ()
+    columns: dict[str, list[Any]] | None = field(default=None, repr=False, compare=False)
+    """The entries column by column when they came from the cache (the files table is built from these)."""
 
     @property
     def size_sum(self) -> int:
@@ -183,16 +185,20 @@ def load_layer(data: bytes) -> LayerFiles | None:
             return None
         meta = doc["layer"]
         cols = doc["entries"]
-        n = len(cols["path"])
+        ordered = [cols[name] for name in _ENTRY_FIELDS]
+        flags_at = _ENTRY_FIELDS.index("flags")
         entries = []
-        for i in range(n):
-            kwargs: dict[str, Any] = {name: cols[name][i] for name in _ENTRY_FIELDS}
-            kwargs["flags"] = tuple(kwargs["flags"])
-            entries.append(FileEntry(**kwargs))
+        for values in zip(*ordered, strict=True):
+            entry = FileEntry(*values)
+            if values[flags_at]:
+                entry.flags = tuple(values[flags_at])
+            else:
+                entry.flags = ()
+            entries.append(entry)
         return LayerFiles(digest=meta["digest"], media_type=meta["media_type"],
                           compressed_size=meta["compressed_size"], entries=entries, status=meta["status"],
                           format=meta["format"], diff_id=meta["diff_id"], expanded_size=meta["expanded_size"],
-                          digests=meta["digests"], source=meta["source"], urls=tuple(meta["urls"]))
+                          digests=meta["digests"], source=meta["source"], urls=tuple(meta["urls"]), columns=cols)
     except (ValueError, KeyError, TypeError, IndexError):
         return None
 
