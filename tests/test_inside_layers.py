@@ -124,6 +124,26 @@ def test_files_lists_every_entry_of_every_layer(registry: LocalRegistry, image: 
     assert set(one["layer_index"]) == {1}
     assert set(one.loc[one["type"] == "opaque_whiteout", "whiteout_target"]) == {"/o", "/opaque-me"}
     assert df.attrs["digest"] == image.digest
+    assert "diff_id_mismatches" not in df.attrs  # every diff_id computed while streaming is the config's
+
+
+def test_a_config_with_wrong_diff_ids_is_reported(registry: LocalRegistry, tmp_path: Path) -> None:
+    import hashlib
+
+    from _layerkit import build_tar, compress
+
+    from ocinb.ops.push import Layer
+
+    blob = compress(build_tar([("file", "a", 10)]))
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [
+        "sha256:" + hashlib.sha256(blob).hexdigest()]}}  # the compressed digest: a classic builder bug
+
+    async def go(c: AsyncClient):  # type: ignore[no-untyped-def]
+        await c.repo("inside/bad-diffid").push_image("v1", json.dumps(config).encode(), [Layer(blob)])
+        return await c.files("inside/bad-diffid:v1")
+
+    df = run(registry, tmp_path / "c", go)
+    assert df.attrs["diff_id_mismatches"] == [0] and len(df) == 1
 
 
 def dive_report(registry: LocalRegistry, ref: str, tmp: Path) -> tuple[dict[str, Any], int]:

@@ -285,6 +285,17 @@ class ImageFiles:
     def image(self) -> ImageManifest:
         return self.details.image
 
+    @property
+    def diff_id_mismatches(self) -> list[int]:
+        """Indexes of layers whose uncompressed digest, computed while streaming, is not the config's
+        ``rootfs.diff_ids`` entry (the spec pairs ``diff_ids[i]`` with ``layers[i]``)."""
+        config = self.details.config
+        if config is None or config.rootfs is None or len(config.rootfs.diff_ids) != len(self.image.layers):
+            return []
+        expected = config.rootfs.diff_ids
+        return [i for i, t in zip(self.layer_indexes, self.layers, strict=True)
+                if t.diff_id is not None and str(expected[i]) != t.diff_id]
+
 
 async def image_files(repo: RepositoryEndpoints, ref: str, platform: str | Platform | None = None, *,
                       layer: int | str | None = None, digests: bool = False, limits: LayerLimits | None = None,
