@@ -24,10 +24,13 @@ from ..errors import LayerError, LayerLimitError, UnsupportedLayerError
 from ..models import Descriptor, ImageManifest
 from ..tarfs import FORMAT_VERSION, FileEntry, LayerFiles, LayerLimits, dump_layer, load_layer, make_entry
 
+DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError)
 try:
     from isal import igzip as _igzip
+    from isal import isal_zlib as _isal_zlib
 
     GzipReader: Any = _igzip.GzipFile
+    DECOMPRESS_ERRORS = (*DECOMPRESS_ERRORS, _isal_zlib.error)
 except ImportError:  # pragma: no cover - isal is a dependency; the stdlib is the fallback
     GzipReader = gzip.GzipFile
 
@@ -263,6 +266,8 @@ def _walk_tar(stream: _Expanded, digests: bool, limits: LayerLimits, layer: str)
             raise LayerError(f"not a valid tar archive (bad header checksum after {len(entries)} entries)", layer)
         flag = h[156]
         size = _nti(h[124:136])
+        if size < 0:
+            raise LayerError(f"not a valid tar archive (a negative size after {len(entries)} entries)", layer)
         if flag in (0x78, 0x67, 0x58, 0x4C, 0x4B):  # x g X L K: headers of the next member
             if max_header is not None and size > max_header:
                 raise LayerLimitError(f"a {chr(flag)!r} header of {size} bytes is larger than {max_header} "
@@ -303,6 +308,8 @@ def _walk_tar(stream: _Expanded, digests: bool, limits: LayerLimits, layer: str)
         if tar_type == "5":
             name = name.rstrip("/") or name
         data_size = int(info["size"]) if "size" in info else size
+        if data_size < 0:
+            raise LayerError(f"not a valid tar archive (a negative PAX size after {len(entries)} entries)", layer)
         shown_size = int(info.get("GNU.sparse.realsize", info.get("GNU.sparse.size", data_size)))
         if flag == 0x53:  # old GNU sparse: the real size is in the header
             shown_size = _nti(h[483:495]) or shown_size
@@ -355,7 +362,7 @@ def _walk(pipe: _Pipe, desc: Descriptor, digests: bool, limits: LayerLimits) -> 
         expanded.drain()
     except (_Aborted, LayerError):
         raise
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError) as exc:
+    except DECOMPRESS_ERRORS as exc:
         raise LayerError(_explain(exc, fmt), layer) from None
     except Exception as exc:
         if zstandard is not None and isinstance(exc, zstandard.ZstdError):
