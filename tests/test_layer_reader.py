@@ -379,7 +379,7 @@ def test_damaged_bytes_give_a_layer_error_or_a_listing_never_a_crash(how: str) -
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    base = build_tar(RICH[:6] + [("file", "z" * 150, 1500)])
+    base = build_tar([*RICH[:6], ("file", "z" * 150, 1500)])
     blob0 = compress(base, how)
 
     @settings(max_examples=int(__import__("os").environ.get("OCINB_FUZZ_EXAMPLES", "150")), deadline=None,

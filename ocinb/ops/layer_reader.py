@@ -16,7 +16,7 @@ import hashlib
 import queue
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .. import media_types as mt
 from ..endpoints.repository import RepositoryEndpoints
@@ -30,7 +30,7 @@ try:
     from isal import isal_zlib as _isal_zlib
 
     GzipReader: Any = _igzip.GzipFile
-    DECOMPRESS_ERRORS = (*DECOMPRESS_ERRORS, _isal_zlib.error)
+    DECOMPRESS_ERRORS = (*DECOMPRESS_ERRORS, cast("type[BaseException]", _isal_zlib.error))  # stubs: an instance
 except ImportError:  # pragma: no cover - isal is a dependency; the stdlib is the fallback
     GzipReader = gzip.GzipFile
 
