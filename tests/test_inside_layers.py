@@ -328,3 +328,14 @@ def test_demo_layered_image_has_something_to_find(registry: LocalRegistry, tmp_p
     assert code == 1 and waste.attrs["hidden_bytes"] == (1536 + 700 + 60 + 400 + 250) * 1024
     top = waste.iloc[0]
     assert top["path"] == "/opt/model/weights.bin" and top["count"] == 2
+
+
+def test_progress_in_bytes_and_layer_by_digest(registry: LocalRegistry, image: Pushed, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    one = run(registry, tmp_path / "c", lambda c: c.files(image.ref, layer=image.layer_digests[1][7:19],
+                                                          progress=True))
+    assert set(one["layer_index"]) == {1} and set(one["layer_digest"]) == {image.layer_digests[1]}
+    err = capsys.readouterr().err
+    assert "layers" in err and "B" in err  # tqdm's bar, counting compressed bytes
+    with pytest.raises(LookupError):
+        run(registry, tmp_path / "c", lambda c: c.files(image.ref, layer="ffffffffffff"))
