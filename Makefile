@@ -14,9 +14,10 @@ system-deps:
 browser-deps:
 	@bash scripts/system-deps.sh browser
 
-# skopeo: an independent resolver the tests compare ocinb's answers with; rpm and go for the catalogers' tests.
+# skopeo: an independent resolver the tests compare ocinb's answers with; umoci: an independent unpacker;
+# rpm and go for the catalogers' tests.
 test-deps:
-	@bash scripts/system-deps.sh skopeo catalogers
+	@bash scripts/system-deps.sh skopeo umoci catalogers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -583,6 +583,8 @@ def _detail(r: dict[str, Any]) -> str:
         parts.append(f"RSS +{max(r['rss_growth_mib']):.0f} MiB (peak {max(r['rss_peak_mib']):.0f} MiB)")
     elif "rss_peak_mib" in r:
         parts.append(f"peak RSS {max(r['rss_peak_mib']):.0f} MiB")
+    if "cached_s" in r:
+        parts.append(f"cached second call {max(r['cached_s']) * 1000:.0f} ms")
     if "eager_heavy_modules" in r:
         parts.append("eager heavy modules: " + (", ".join(r["eager_heavy_modules"]) or "none"))
     return "; ".join(parts)
@@ -594,7 +596,9 @@ def main() -> None:
     parser.add_argument("--big-runs", type=int, default=3, help="runs per client for the 512 MiB cases")
     parser.add_argument("--size-mib", type=int, default=512, help="size of the big blob")
     parser.add_argument("--tags", type=int, default=200, help="tags for case 1")
-    parser.add_argument("--cases", default="1,2,3,4,5,6")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7")
+    parser.add_argument("--inside-mib", type=int, default=1300,
+                        help="tar size of case 7's layer (about 500 MiB gzip from /usr)")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
     args = parser.parse_args()
     cases = {c.strip() for c in args.cases.split(",")}
@@ -641,6 +645,12 @@ def main() -> None:
                             case4(b, reg, big, digest)
                     finally:
                         big.unlink(missing_ok=True)
+        if "7" in cases:
+            from inside_layers import case7
+
+            with LocalRegistry(storage_dir=tmp / "registry7") as reg:
+                b.loads["7"] = os.getloadavg()
+                case7(b, reg)
         if "5" in cases:
             b.loads["5"] = os.getloadavg()
             case5(b)

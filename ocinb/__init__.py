@@ -24,6 +24,8 @@ from .errors import (
     ErrorDetail,
     InvalidDigestError,
     InvalidReferenceError,
+    LayerError,
+    LayerLimitError,
     ManifestError,
     NotFoundError,
     OcinbError,
@@ -36,7 +38,9 @@ from .errors import (
     TransportError,
     UnauthorizedError,
     UnsupportedError,
+    UnsupportedLayerError,
     VerificationError,
+    WasteCheckError,
 )
 from .manifest import Manifest
 from .models import (
@@ -51,21 +55,35 @@ from .models import (
 )
 from .ops.catalogers import PackageRow
 from .ops.copy import CopyReport
-from .ops.describe import ImageDetails, ImagePlatforms, ImageReport, PlatformEntry, SizedImage, TagEntry
+from .ops.describe import (
+    ImageContents,
+    ImageDetails,
+    ImageFiles,
+    ImagePlatforms,
+    ImageReport,
+    PlatformEntry,
+    SizedImage,
+    TagEntry,
+)
 from .ops.doctor import DoctorCheck
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import Layer
 from .ops.referrers import ReferrerNode
 from .reference import Reference
 from .sync_client import Client, Repository
+from .tarfs import FileEntry, LayerFiles, LayerLimits, SquashedEntry, SquashResult, WastePath, WasteSummary
 
 if TYPE_CHECKING:
     from ._defaults import (
         catalog,
+        check_waste,
         configure,
         copy,
         default_client,
         doctor,
+        files,
+        filesystem,
+        filesystem_tree,
         history,
         inspect,
         layers,
@@ -73,7 +91,9 @@ if TYPE_CHECKING:
         referrers,
         sizes,
         tags,
+        waste,
     )
+    from .layer_views import FilesystemTree
     from .testing import LocalRegistry
     from .views import DoctorReport, InspectView
     from .widgets import Explorer, explorer
@@ -90,6 +110,12 @@ _LAZY: dict[str, str] = {
     "sizes": "ocinb._defaults",
     "inspect": "ocinb._defaults",
     "copy": "ocinb._defaults",
+    "files": "ocinb._defaults",
+    "filesystem": "ocinb._defaults",
+    "filesystem_tree": "ocinb._defaults",
+    "FilesystemTree": "ocinb.layer_views",
+    "waste": "ocinb._defaults",
+    "check_waste": "ocinb._defaults",
     "configure": "ocinb._defaults",
     "default_client": "ocinb._defaults",
     "doctor": "ocinb._defaults",
@@ -139,11 +165,14 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "DigestMismatchError",
     "DoctorCheck",
     "ErrorDetail",
+    "FileEntry",
     "Hasher",
     "History",
     "HttpCore",
     "ImageConfig",
+    "ImageContents",
     "ImageDetails",
+    "ImageFiles",
     "ImageIndex",
     "ImageManifest",
     "ImagePlatforms",
@@ -151,6 +180,10 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "InvalidDigestError",
     "InvalidReferenceError",
     "Layer",
+    "LayerError",
+    "LayerFiles",
+    "LayerLimitError",
+    "LayerLimits",
     "Manifest",
     "ManifestError",
     "Manifests",
@@ -180,6 +213,8 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "ServerError",
     "SizeMismatchError",
     "SizedImage",
+    "SquashResult",
+    "SquashedEntry",
     "Stats",
     "TagEntry",
     "Tags",
@@ -187,15 +222,23 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "TransportError",
     "UnauthorizedError",
     "UnsupportedError",
+    "UnsupportedLayerError",
     "UploadSession",
     "Uploads",
     "VerificationError",
+    "WasteCheckError",
+    "WastePath",
+    "WasteSummary",
     "catalog",
+    "check_waste",
     "configure",
     "copy",
     "default_client",
     "doctor",
     "explorer",
+    "files",
+    "filesystem",
+    "filesystem_tree",
     "history",
     "inspect",
     "layers",
@@ -203,8 +246,10 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "referrers",
     "sizes",
     "tags",
+    "waste",
     "DoctorReport",
     "Explorer",
+    "FilesystemTree",
     "InspectView",
     "LocalRegistry",
 ]

@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._sync import run_sync
 from .client import AsyncClient
-from .errors import OcinbError
+from .errors import OcinbError, WasteCheckError
 from .models import Platform
 from .ops.copy import CopyReport
 from .reference import Reference, parse_registry
+from .tarfs import LayerLimits, WasteSummary
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .layer_views import FilesystemTree
     from .views import DoctorReport, InspectView
 
 _clients: dict[str, AsyncClient] = {}
@@ -103,10 +105,54 @@ def sizes(repo_ref: str, tags: Sequence[str] | None = None, *, progress: bool | 
     return run_sync(client.sizes(parsed.repository, tags, progress=progress))
 
 
-def inspect(ref: str, platform: str | Platform | None = None) -> InspectView:
-    """The :class:`~ocinb.InspectView` of the full reference ``ref`` (``ghcr.io/org/app:1.0``, ``node:22``)."""
+def inspect(ref: str, platform: str | Platform | None = None, *, contents: bool | None = None) -> InspectView:
+    """The :class:`~ocinb.InspectView` of the full reference ``ref`` (``ghcr.io/org/app:1.0``, ``node:22``);
+    ``contents`` as :meth:`AsyncClient.inspect`."""
     client, parsed = _locate(ref)
-    return run_sync(client.inspect(str(parsed), platform))
+    return run_sync(client.inspect(str(parsed), platform, contents=contents))
+
+
+def files(ref: str, platform: str | Platform | None = None, layer: int | str | None = None, *,
+          digests: bool = False, progress: bool | None = None, limits: LayerLimits | None = None) -> pd.DataFrame:
+    """Every tar entry of every layer (or of ``layer``) of the full reference ``ref``; see
+    :meth:`AsyncClient.files`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.files(str(parsed), platform, layer, digests=digests, progress=progress, limits=limits))
+
+
+def filesystem(ref: str, platform: str | Platform | None = None, *, digests: bool = False,
+               progress: bool | None = None, limits: LayerLimits | None = None) -> pd.DataFrame:
+    """The squashed filesystem of the full reference ``ref``; see :meth:`AsyncClient.filesystem`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.filesystem(str(parsed), platform, digests=digests, progress=progress, limits=limits))
+
+
+def filesystem_tree(ref: str, platform: str | Platform | None = None, *,
+                    progress: bool | None = None) -> FilesystemTree:
+    """The squashed filesystem of the full reference ``ref`` as a collapsible HTML tree with sizes; see
+    :meth:`AsyncClient.filesystem_tree`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.filesystem_tree(str(parsed), platform, progress=progress))
+
+
+def waste(ref: str, platform: str | Platform | None = None, *, progress: bool | None = None,
+          limits: LayerLimits | None = None) -> pd.DataFrame:
+    """The wasted space of the full reference ``ref``, dive's numbers in ``attrs``; see :meth:`AsyncClient.waste`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.waste(str(parsed), platform, progress=progress, limits=limits))
+
+
+def check_waste(ref: str, platform: str | Platform | None = None, *, lowest_efficiency: float | None = 0.9,
+                highest_wasted_bytes: int | None = None,
+                highest_user_wasted_percent: float | None = 0.1) -> WasteSummary:
+    """dive's CI rules (with dive's defaults; ``None`` turns a rule off) for ``ref``: the
+    :class:`~ocinb.WasteSummary` when it passes, :class:`~ocinb.WasteCheckError` listing the failures when not."""
+    client, parsed = _locate(ref)
+    summary = run_sync(client.waste_summary(str(parsed), platform))
+    failed = summary.ci_check(lowest_efficiency, highest_wasted_bytes, highest_user_wasted_percent)
+    if failed:
+        raise WasteCheckError(ref, failed)
+    return summary
 
 
 def copy(src: str, dst: str, *, platforms: Sequence[str | Platform] | None = None,

@@ -9,6 +9,7 @@ Location: ``OCINB_CACHE_DIR``, else ``$XDG_CACHE_HOME/ocinb``, else ``~/.cache/o
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -102,8 +103,52 @@ class ContentCache:
             with contextlib.suppress(OSError, UnboundLocalError):
                 os.unlink(tmp)
 
+    def _table_path(self, kind: str, digest: str) -> Path:
+        d = Digest.parse(digest)
+        safe = "".join(c for c in kind if c.isalnum() or c in "-_.")
+        return self.root / "tables" / safe / d.algorithm / d.encoded[:2] / d.encoded
+
+    def get_table(self, kind: str, digest: str) -> bytes | None:
+        """A table derived from the immutable blob ``digest`` (e.g. a layer's file list), if present and intact.
+
+        Each entry carries the sha256 of its payload on its first line; a damaged one is dropped, never returned.
+        """
+        if not self.enabled:
+            return None
+        path = self._table_path(kind, digest)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            self.misses += 1
+            return None
+        check, _, payload = raw.partition(b"\n")
+        if hashlib.sha256(payload).hexdigest().encode() != check:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            self.misses += 1
+            return None
+        self.hits += 1
+        return payload
+
+    def put_table(self, kind: str, digest: str, data: bytes, max_size: int = 1024**3) -> None:
+        """Store a table derived from the blob ``digest`` (callers store only what they verified)."""
+        if not self.enabled or len(data) > max_size:
+            return
+        path = self._table_path(kind, digest)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(hashlib.sha256(data).hexdigest().encode() + b"\n")
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.unlink(tmp)
+
     def clear(self) -> None:
         """Remove every entry."""
         import shutil
 
         shutil.rmtree(self.root / "blobs", ignore_errors=True)
+        shutil.rmtree(self.root / "tables", ignore_errors=True)

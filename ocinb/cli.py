@@ -88,6 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sizes", "the size audit of a repository: tag × platform, unique and shared bytes")
     p.add_argument("ref", metavar="REPO_REF")
     p.add_argument("--tags", nargs="+", metavar="TAG", help="only these tags (default: all)")
+    p = add("files", "every file of every layer of an image (layers streamed, verified, cached by digest)")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p.add_argument("--layer", "-l", metavar="N|DIGEST", help="one layer: its index (negative from the top) or digest")
+    p.add_argument("--digests", action="store_true", help="also hash every file's content (sha256)")
+    p = add("filesystem", "the squashed filesystem of an image (whiteouts applied), with the layer of each path")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p = add("waste", "wasted space: paths copied across layers, dive's efficiency and the hidden bytes")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p.add_argument("--ci", action="store_true", help="apply dive's CI rules and exit 1 when one fails, as dive --ci")
+    p.add_argument("--lowest-efficiency", type=float, default=0.9, metavar="F", help="dive's rule (default 0.9)")
+    p.add_argument("--highest-wasted-bytes", type=int, default=None, metavar="N",
+                   help="dive's rule (default: disabled)")
+    p.add_argument("--highest-user-wasted-percent", type=float, default=0.1, metavar="F",
+                   help="dive's rule, a fraction (default 0.1)")
     p = add("pull", "pull an image: resolve the platform, fetch the config; with -o also download the layers "
                     "(verified) and write manifest.json and config.json")
     p.add_argument("ref", metavar="REF", help="image, e.g. 127.0.0.1:5000/demo/app:1.0 (blobs: ocinb blob get)")
@@ -264,6 +281,52 @@ async def _doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         report = await client.doctor(args.repository, write=args.write)
     write_frame(report, args.format, out)
     return 1 if report.failed else 0
+
+
+def _layer_arg(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+async def _files(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        try:
+            df = await client.files(_ident(ref), _platform(args.platform), _layer_arg(args.layer),
+                                    digests=args.digests, progress=_progress())
+        except LookupError as exc:  # --layer names no layer
+            raise UsageError(str(exc)) from None
+    return _written(df, args, out)
+
+
+async def _filesystem(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.filesystem(_ident(ref), _platform(args.platform), progress=_progress())
+    return _written(df, args, out)
+
+
+async def _waste(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ocinb waste``: the table and dive's numbers; with ``--ci`` dive's rules and its exit code."""
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.waste(_ident(ref), _platform(args.platform), progress=_progress())
+    summary = df.attrs["summary"]
+    if not args.ci or args.format != "table":
+        write_frame(df, args.format, out)
+    if args.format == "table":
+        out.write(f"efficiency: {summary.efficiency:.4%}\nwastedBytes: {summary.wasted_bytes} bytes\n"
+                  f"userWastedPercent: {summary.user_wasted_percent:.4%}\n"
+                  f"reclaimableBytes: {summary.reclaimable_bytes} bytes\nhiddenBytes: {summary.hidden_bytes} bytes\n")
+    if not args.ci:
+        return 0
+    failed = summary.ci_check(args.lowest_efficiency, args.highest_wasted_bytes, args.highest_user_wasted_percent)
+    if args.format == "table":
+        for line in failed:
+            out.write(f"FAIL: {line}\n")
+        out.write(f"Result: {'FAIL' if failed else 'PASS'}\n")
+    return 1 if failed else 0
 
 
 async def _tags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -475,6 +538,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], Coroutine[Any, Any, int
 COMMANDS: dict[str, Handler] = {
     "tags": _tags, "platforms": _platforms, "layers": _layers, "history": _history, "referrers": _referrers,
     "catalog": _catalog, "inspect": _inspect, "sizes": _sizes, "pull": _pull, "push": _push, "copy": _copy,
+    "files": _files, "filesystem": _filesystem, "waste": _waste,
     "doctor": _doctor, "blob get": _blob_get, "blob put": _blob_put, "demo": _demo,
 }
 """Each subcommand's handler, by its name as typed (``blob get`` for nested ones)."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from . import tarfs
 from ._http.credentials import Credentials, resolve_credentials
 from ._http.transport import HttpCore, RateLimit, RetryPolicy, Stats
 from .cache import ContentCache
@@ -23,14 +24,17 @@ from .ops import describe
 from .ops import pull as pull_ops
 from .ops import push as push_ops
 from .ops.copy import CopyReport
+from .ops.describe import ImageFiles
 from .ops.referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .layer_views import FilesystemTree
     from .views import DoctorReport, InspectView
 
 from .reference import Reference, api_host, parse_registry
+from .tarfs import LayerLimits, WasteSummary
 
 
 class AsyncRepository(RepositoryEndpoints):
@@ -271,12 +275,72 @@ class AsyncClient:
         images = await describe.sized_images(self.repo(repository), tags, progress=progress)
         return self._attrs(frames.sizes_frame(images), repository=repository)
 
-    async def inspect(self, ref: str, platform: str | Platform | None = None) -> InspectView:
-        """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals)."""
+    async def _image_files(self, ref: str, platform: str | Platform | None, layer: int | str | None = None,
+                           digests: bool = False, progress: bool | None = None,
+                           limits: LayerLimits | None = None) -> tuple[ImageFiles, dict[str, Any]]:
+        repo, ident = self.parse(ref)
+        found = await describe.image_files(repo, ident, platform, layer=layer, digests=digests, limits=limits,
+                                               progress=progress)
+        d = found.details
+        attrs = {"reference": ref, "digest": str(d.manifest.digest),
+                 "index_digest": str(d.top.digest) if d.entry is not None else None,
+                 "platform": str(d.platform) if d.platform is not None else None,
+                 "diff_id_mismatches": found.diff_id_mismatches or None}
+        return found, attrs
+
+    async def files(self, ref: str, platform: str | Platform | None = None, layer: int | str | None = None, *,
+                    digests: bool = False, progress: bool | None = None,
+                    limits: LayerLimits | None = None) -> pd.DataFrame:
+        """DataFrame: every tar entry of every layer of ``ref`` (or of ``layer``, an index or digest), streamed
+        from the registry, verified, and cached by layer digest. ``digests=True`` adds each file's sha256."""
+        from . import layer_frames
+
+        found, attrs = await self._image_files(ref, platform, layer, digests, progress, limits)
+        return self._attrs(layer_frames.files_frame(found.layers, found.layer_indexes), **attrs)
+
+    async def filesystem(self, ref: str, platform: str | Platform | None = None, *, digests: bool = False,
+                         progress: bool | None = None, limits: LayerLimits | None = None) -> pd.DataFrame:
+        """DataFrame: the squashed filesystem of ``ref`` (whiteouts and opaque whiteouts applied as the image-spec
+        says), with the layer that last wrote each path and how many versions it had."""
+        from . import layer_frames
+
+        found, attrs = await self._image_files(ref, platform, None, digests, progress, limits)
+        squashed = tarfs.squash(found.layers)
+        return self._attrs(layer_frames.filesystem_frame(squashed, found.layers), **attrs)
+
+    async def filesystem_tree(self, ref: str, platform: str | Platform | None = None, *,
+                              progress: bool | None = None) -> FilesystemTree:
+        """The squashed filesystem of ``ref`` as a collapsible tree with the bytes under each directory."""
+        from . import layer_views
+
+        found, _ = await self._image_files(ref, platform, None, False, progress)
+        return layer_views.FilesystemTree(ref, tarfs.squash(found.layers))
+
+    async def waste(self, ref: str, platform: str | Platform | None = None, *, progress: bool | None = None,
+                    limits: LayerLimits | None = None) -> pd.DataFrame:
+        """DataFrame: per path, the copies across layers and their bytes; ``attrs`` carries dive's efficiency,
+        wasted bytes and user-wasted percent, the reclaimable and the spec-correct hidden bytes (and ``summary``,
+        a :class:`~ocinb.WasteSummary`)."""
+        from . import layer_frames
+
+        found, attrs = await self._image_files(ref, platform, None, False, progress, limits)
+        rows, summary = tarfs.waste(found.layers)
+        return self._attrs(layer_frames.waste_frame(rows), **attrs, **summary.as_dict(), summary=summary)
+
+    async def waste_summary(self, ref: str, platform: str | Platform | None = None, *,
+                            progress: bool | None = None) -> WasteSummary:
+        """dive's efficiency numbers and the spec-correct hidden bytes of ``ref`` (see :meth:`waste`)."""
+        found, _ = await self._image_files(ref, platform, None, False, progress)
+        return tarfs.waste(found.layers)[1]
+
+    async def inspect(self, ref: str, platform: str | Platform | None = None, *,
+                      contents: bool | None = None) -> InspectView:
+        """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals); the largest files
+        and the waste when the layers are small or ``contents=True``."""
         from . import views
 
         repo, ident = self.parse(ref)
-        report = await describe.inspect_image(repo, ident, platform)
+        report = await describe.inspect_image(repo, ident, platform, contents=contents)
         report.reference = ref
         return views.InspectView.from_report(report)
 

@@ -38,6 +38,7 @@ __all__ = [
     "APP_REPO",
     "APP_VERSIONS",
     "COSIGN_SIG",
+    "LAYERED_REPO",
     "MANY_TAGS_COUNT",
     "MANY_TAGS_REPO",
     "SPDX_JSON",
@@ -51,6 +52,7 @@ __all__ = [
 APP_REPO = "demo/app"
 TOOLS_REPO = "demo/tools"
 MANY_TAGS_REPO = "demo/many-tags"
+LAYERED_REPO = "demo/layered"
 APP_VERSIONS = ("1.0", "1.1", "2.0")
 APP_TAGS = (*APP_VERSIONS, "latest")
 APP_PLATFORMS = ("linux/amd64", "linux/arm64/v8", "linux/arm/v7")
@@ -325,6 +327,67 @@ async def _push_tools(repo: AsyncRepository) -> dict[str, str]:
     return {f"{TOOLS_REPO}:3.19": result.digest, f"{TOOLS_REPO}:latest": result.digest}
 
 
+def _tar(entries: Sequence[tuple[Any, ...]], *parts: str) -> tuple[bytes, str]:
+    """A gzipped tar of ``(kind, name, arg)`` entries (file with a size of seeded bytes, dir, symlink, hardlink,
+    whiteout, opaque), with the spec's whiteout names; (blob, diff_id)."""
+    raw = io.BytesIO()
+    rng = _rng("layered", *parts)
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for kind, name, *rest in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = int(_EPOCH.timestamp())
+            data = b""
+            if kind == "file":
+                data = rng.randbytes(rest[0])
+                info.size, info.mode = len(data), 0o755 if "/bin/" in name else 0o644
+            elif kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+            elif kind in ("symlink", "hardlink"):
+                info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                info.linkname, info.mode = rest[0], 0o777 if kind == "symlink" else 0o755
+            else:
+                head, _, base = name.rpartition("/")
+                info.name = f"{head}/.wh.{base}" if kind == "whiteout" else f"{name}/.wh..wh..opq"
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    tar_bytes = raw.getvalue()
+    return gzip.compress(tar_bytes, compresslevel=1, mtime=0), "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+
+
+LAYERED_STEPS: list[tuple[str, list[tuple[Any, ...]]]] = [
+    ("ADD rootfs.tar.gz /", [
+        ("dir", "bin"), ("file", "bin/busybox", 300 * KIB), ("hardlink", "bin/sh", "bin/busybox"),
+        ("hardlink", "bin/ls", "bin/busybox"), ("dir", "etc"), ("file", "etc/os-release", 200),
+        ("symlink", "usr/lib/os-release", "../../etc/os-release"), ("dir", "var/cache/apk"),
+        ("file", "var/cache/apk/APKINDEX.tar.gz", 400 * KIB), ("file", "var/cache/apk/openssl.apk", 250 * KIB)]),
+    ("RUN download model and build deps", [
+        ("dir", "opt/model"), ("file", "opt/model/weights.bin", 1536 * KIB), ("dir", "tmp/build"),
+        ("file", "tmp/build/deps.tar", 700 * KIB), ("file", "tmp/build/compile.log", 60 * KIB),
+        ("symlink", "opt/model/current", "weights.bin")]),
+    ("RUN rm -rf /tmp/build && fine-tune model", [
+        ("whiteout", "tmp/build"), ("file", "opt/model/weights.bin", 1536 * KIB), ("file", "etc/model.conf", 300)]),
+    ("RUN apk update (cache emptied, rebuilt)", [
+        ("opaque", "var/cache/apk"), ("file", "var/cache/apk/APKINDEX.tar.gz", 410 * KIB),
+        ("file", "usr/bin/app", 120 * KIB), ("symlink", "usr/local/bin/app", "/usr/bin/app")]),
+]
+"""demo/layered: an image with something to find. Layer 2 deletes what layer 1 added (/tmp/build), overwrites
+a big file (/opt/model/weights.bin); layer 3 empties /var/cache/apk with an opaque whiteout; hardlinks (busybox)
+and symlinks throughout."""
+
+
+async def _push_layered(repo: AsyncRepository) -> str:
+    layers = [_tar(entries, str(i)) for i, (_, entries) in enumerate(LAYERED_STEPS)]
+    when = _EPOCH + timedelta(days=60)
+    config = {"created": _stamp(when), "architecture": "amd64", "os": "linux",
+              "config": {"Cmd": ["/usr/bin/app"], "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"]},
+              "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
+              "history": [{"created": _stamp(when + timedelta(minutes=i)), "created_by": step}
+                          for i, (step, _) in enumerate(LAYERED_STEPS)]}
+    result = await repo.push_image("1.0", config, [Layer(blob, mt.OCI_LAYER_GZIP) for blob, _ in layers])
+    pushed = await repo.manifests.get(result.digest)
+    _count([pushed.as_manifest().config, *pushed.as_manifest().layers])
+    return str(result.digest)
+
+
 def many_tag_names(count: int = MANY_TAGS_COUNT) -> list[str]:
     """Release and nightly tags, like a busy CI repository: ``0.M.P`` releases then ``nightly-YYYYMMDD``."""
     releases = [f"0.{minor}.{patch}" for minor in range(1, 11) for patch in range(10)]
@@ -370,6 +433,8 @@ async def _seed(client: AsyncClient, many_tags: int, started: float, tally: dict
     info.digests.update(await _push_tools(client.repo(TOOLS_REPO)))
     info.repositories[TOOLS_REPO] = ["3.19", "latest"]
     info.repositories[MANY_TAGS_REPO] = await _push_many_tags(client.repo(MANY_TAGS_REPO), many_tags)
+    info.digests[f"{LAYERED_REPO}:1.0"] = await _push_layered(client.repo(LAYERED_REPO))
+    info.repositories[LAYERED_REPO] = ["1.0"]
     info.blobs, info.bytes = len(tally), sum(tally.values())
     info.seconds = time.monotonic() - started
     return info

@@ -78,6 +78,40 @@ class TransportError(OcinbError):
     """The connection failed (refused, reset, timed out) after the retry budget was spent."""
 
 
+class LayerError(OcinbError, ValueError):
+    """A layer's bytes are not the tar (or gzip / zstd tar) they claim to be: truncated, corrupt, trailing garbage,
+    or not a tar at all. ``layer`` is the layer's digest; nothing read from it is kept."""
+
+    def __init__(self, message: str, layer: str | None = None) -> None:
+        self.layer = layer
+        super().__init__(f"layer {layer}: {message}" if layer else message)
+
+
+class LayerLimitError(LayerError):
+    """A layer went past a documented reader limit (expanded bytes, expansion ratio, entries, header size); the
+    limits are :class:`ocinb.LayerLimits` and can be raised for a layer you trust."""
+
+
+class WasteCheckError(OcinbError, AssertionError):
+    """An image failed the waste rules of :func:`ocinb.check_waste` (dive's CI rules); ``failed`` lists them."""
+
+    def __init__(self, reference: str, failed: list[str]) -> None:
+        self.reference = reference
+        self.failed = failed
+        super().__init__(f"{reference} fails the waste check: " + "; ".join(failed))
+
+
+class UnsupportedLayerError(OcinbError, ValueError):
+    """A layer's media type cannot be read (encrypted, or not a tar type); ``media_type`` names it."""
+
+    def __init__(self, media_type: str, layer: str | None = None,
+                 reason: str = "is not a layer type ocinb reads") -> None:
+        self.media_type = media_type
+        self.layer = layer
+        where = f" (layer {layer})" if layer else ""
+        super().__init__(f"media type {media_type!r}{where} {reason}")
+
+
 @dataclass(frozen=True)
 class ErrorDetail:
     """One entry of an OCI error body: ``{"code", "message", "detail"}``."""

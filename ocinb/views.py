@@ -25,11 +25,16 @@ from .frames import (
     referrers_frame,
     typed_frame,
 )
+from .layer_frames import filesystem_frame
 from .manifest import Manifest
 from .models import ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest
 from .ops.describe import ImageReport
 from .ops.doctor import RESULTS
 from .ops.referrers import ReferrerNode
+from .tarfs import WasteSummary
+
+LARGEST_FILES = 10
+"""How many of the squashed filesystem's largest files :class:`InspectView` lists."""
 
 MAX_TEXT = 2000
 """Longer strings are cut to this many characters and end with an ellipsis."""
@@ -306,6 +311,9 @@ class InspectView:
     referrers: list[ReferrerNode] = field(default_factory=list)
     annotations: dict[str, str] = field(default_factory=dict)
     note: str | None = None
+    largest_files: pd.DataFrame | None = None
+    waste: WasteSummary | None = None
+    contents_note: str | None = None
 
     @classmethod
     def from_report(cls, report: ImageReport) -> InspectView:
@@ -324,6 +332,14 @@ class InspectView:
             view.history = history_frame(details.image, details.config)
             if details.config is not None:
                 view.config = config_summary(details.config)
+        contents = report.contents
+        if contents is not None:
+            view.contents_note = contents.note
+            view.waste = contents.waste
+            if contents.squashed is not None:
+                fs = filesystem_frame(contents.squashed, contents.layers)
+                view.largest_files = fs.nlargest(LARGEST_FILES, "content_size")[
+                    ["path", "type", "content_size", "layer_index"]].reset_index(drop=True)
         return view
 
     @property
@@ -360,6 +376,17 @@ class InspectView:
         if self.history is not None and len(self.history):
             shown = self.history[["step", "created", "created_by", "empty_layer", "layer_size"]]
             body += _section("History", table(shown, sizes=["layer_size"], limit=300))
+        if self.largest_files is not None and len(self.largest_files):
+            body += _section("Largest files", table(self.largest_files, bars="content_size", sizes=["content_size"]))
+        if self.waste is not None:
+            w = self.waste
+            body += _section("Waste", _pairs([
+                ("efficiency (dive)", f"{w.efficiency:.2%}"), ("wasted bytes (dive)", human_size(w.wasted_bytes)),
+                ("user wasted (dive)", f"{w.user_wasted_percent:.2%}"),
+                ("reclaimable, one copy kept", human_size(w.reclaimable_bytes)),
+                ("hidden (overwritten, deleted, opaque)", human_size(w.hidden_bytes))]))
+        elif self.contents_note:
+            body += _section("Files", f"<div>{esc(self.contents_note)}</div>")
         body += _section("Annotations", _pairs(self.annotations.items()))
         body += _section(f"Referrers ({len(self.referrers)})", _tree_html(self.referrers, self.digest))
         return _wrap("ocinb.inspect", body)
@@ -389,6 +416,17 @@ class InspectView:
         for key in ("user", "working_dir"):
             if self.config.get(key):
                 lines.append(f"  {key + ':':<11} {clean(self.config[key], 200)}")
+        if self.largest_files is not None and len(self.largest_files):
+            lines.append("  largest files:")
+            for row in self.largest_files.itertuples():
+                lines.append(f"    {human_size(row.content_size):>9}  layer {row.layer_index:<3} "
+                             f"{clean(row.path, 120)}")
+        if self.waste is not None:
+            w = self.waste
+            lines.append(f"  waste:      efficiency {w.efficiency:.2%}, wasted {human_size(w.wasted_bytes)} (dive), "
+                         f"hidden {human_size(w.hidden_bytes)}")
+        elif self.contents_note:
+            lines.append(f"  files:      {clean(self.contents_note, 200)}")
         if self.config.get("env"):
             lines.append(f"  env:        {len(self.config['env'])} variables")
         if self.config.get("labels"):

@@ -15,6 +15,7 @@ PYEOF
 want=()
 command -v skopeo >/dev/null 2>&1 || want+=(skopeo)
 command -v curl >/dev/null 2>&1 || want+=(curl)
+command -v zstd >/dev/null 2>&1 || want+=(zstd)
 command -v openssl >/dev/null 2>&1 || want+=(openssl)
 [ -x /usr/bin/time ] || want+=(time)
 command -v docker-registry >/dev/null 2>&1 || want+=(docker-registry)

@@ -27,7 +27,8 @@ INSTALL_HELP = (
 
 def notebook_env(address: str, image: str) -> dict[str, str]:
     """The environment variables the notebooks' parameters cells read."""
-    return {"OCINB_REGISTRY": address, "OCINB_IMAGE": image, "OCINB_TAGS": "", "OCINB_PLATFORM": "linux/amd64"}
+    return {"OCINB_REGISTRY": address, "OCINB_IMAGE": image, "OCINB_TAGS": "", "OCINB_PLATFORM": "linux/amd64",
+            "OCINB_INSIDE_IMAGE": "demo/layered:1.0"}
 
 
 def execute_notebooks(out_dir: Path, timeout: int) -> list[tuple[Path, float, str | None]]:

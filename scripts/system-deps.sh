@@ -3,7 +3,8 @@
 # Groups: "base" (a Python >= 3.11 that can make a venv, make, a CA bundle), "registry" (the CNCF
 # registry, Debian's docker-registry), "browser" (Chromium and a font, which Playwright drives in the
 # explorer's browser test; Playwright's own browser download is never used), "skopeo" (the independent
-# resolver some tests compare with) and "catalogers" (rpm with rpmbuild and the Go toolchain: the package
+# resolver some tests compare with), "umoci" (the independent layer unpacker the squash tests compare
+# with) and "catalogers" (rpm with rpmbuild and the Go toolchain: the package
 # catalogers' tests build an rpm database and a Go binary and compare with rpm and go).
 # `apt-get update` runs once, and only when something is missing.
 set -euo pipefail
@@ -43,11 +44,12 @@ for group in "${@:-registry}"; do
       installed libatomic1 || want+=(libatomic1)
       ;;
     skopeo) command -v skopeo >/dev/null 2>&1 || want+=(skopeo) ;;
+    umoci) command -v umoci >/dev/null 2>&1 || want+=(umoci) ;;
     catalogers)
       command -v rpmbuild >/dev/null 2>&1 || want+=(rpm)
       command -v go >/dev/null 2>&1 || want+=(golang-go) ;;
     python) usable_python || { echo "no Python >= 3.11 with venv; run: bash $0 base" >&2; exit 1; }; exit 0 ;;
-    *) echo "unknown group: $group (base, registry, browser, skopeo, catalogers, python)" >&2; exit 2 ;;
+    *) echo "unknown group: $group (base, registry, browser, skopeo, umoci, catalogers, python)" >&2; exit 2 ;;
   esac
 done
 if [ ${#want[@]} -eq 0 ]; then

@@ -482,3 +482,36 @@ def test_sizes_over_100_tags_fetches_each_once(registry: LocalRegistry, repo_nam
     shown = run(registry, tmp_path / "audit", lambda c: c.sizes(repo_name, ["v1", "v2"], progress=True))
     assert len(shown) == 2 and "sizes" in capsys.readouterr().err
     print(json.dumps({"sizes_100_tags_cold_s": round(cold, 3), "sizes_100_tags_warm_s": round(warm, 3)}))
+
+
+def _tar_gz(files: dict[str, bytes], *, whiteouts: tuple[str, ...] = ()) -> bytes:
+    """A gzipped tar layer written by Python's tarfile (an independent writer) with ``files`` and whiteouts."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in {**files, **{w: b"" for w in whiteouts}}.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def test_inside_layer_frames_match_the_docs(registry: LocalRegistry, repo_name: str, tmp_path: Path) -> None:
+    """files, filesystem and waste have exactly the documented columns and dtypes, with rows and empty."""
+    async def push(client: AsyncClient) -> None:
+        config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        base = _tar_gz({"etc/a": b"a" * 100, "etc/b": b"b" * 10})
+        top = _tar_gz({"etc/a": b"A" * 50}, whiteouts=("etc/.wh.b",))
+        await client.repo(repo_name).push_image("two", config, [base, top])
+        await client.repo(repo_name).push_image("bare", config, [])
+
+    run(registry, tmp_path, push)
+    for tag, rows in (("two", True), ("bare", False)):
+        ref = f"{repo_name}:{tag}"
+        for helper in ("files", "filesystem", "waste"):
+            df = run(registry, tmp_path, lambda c, h=helper, r=ref: getattr(c, h)(r))  # type: ignore[misc]
+            assert bool(len(df)) is rows, (helper, tag)
+            assert_documented(df, helper)

@@ -11,12 +11,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ocinb"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("types", ("ocinb.errors", "ocinb.reference", "ocinb.digest", "ocinb.media_types", "ocinb.models",
+    ("types", ("ocinb.errors", "ocinb.reference", "ocinb.digest", "ocinb.media_types", "ocinb.models", "ocinb.tarfs",
                "ocinb.manifest", "ocinb.cache", "ocinb._display", "ocinb._redact", "ocinb._sync")),
     ("http core", ("ocinb._http",)),
     ("endpoints", ("ocinb.endpoints",)),
     ("operations", ("ocinb.ops",)),
-    ("notebook layer", ("ocinb.frames", "ocinb.plots", "ocinb.views")),
+    ("notebook layer", ("ocinb.frames", "ocinb.layer_frames", "ocinb.layer_views", "ocinb.plots", "ocinb.views")),
     ("client", ("ocinb.client",)),
     ("sync facade", ("ocinb.sync_client",)),
     ("top", ("ocinb._defaults", "ocinb.widgets", "ocinb.cli", "ocinb.demo", "ocinb.testing", "ocinb.__main__",

@@ -39,7 +39,7 @@ def execute(path: Path, demo: DemoInfo, cache: Path, monkeypatch: pytest.MonkeyP
 def _execute(path: Path, demo: DemoInfo, cache: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
     """Run ``path`` top to bottom in a fresh kernel pointed at the demo registry; raise on any cell error."""
     env = {"OCINB_REGISTRY": demo.registry, "OCINB_IMAGE": demo.image, "OCINB_TAGS": "",
-           "OCINB_PLATFORM": "linux/amd64", "OCINB_CACHE_DIR": str(cache),
+           "OCINB_PLATFORM": "linux/amd64", "OCINB_CACHE_DIR": str(cache), "OCINB_INSIDE_IMAGE": "demo/layered:1.0",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -66,7 +66,7 @@ def text_of(book: nbformat.NotebookNode) -> str:
 
 def test_notebooks_are_committed_clean() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_size_audit.ipynb", "03_supply_chain.ipynb",
-                                           "04_explorer.ipynb"]
+                                           "04_explorer.ipynb", "05_inside_the_image.ipynb"]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
         nbformat.validate(book)
@@ -86,7 +86,11 @@ def test_notebook_runs(path: Path, demo: DemoInfo, tmp_path: Path, monkeypatch: 
     stderr = "".join(o["text"] for o in outputs(book) if o["output_type"] == "stream" and o["name"] == "stderr")
     assert "Traceback" not in stderr
     text = text_of(book)
-    if path.stem != "04_explorer":
+    if path.stem == "05_inside_the_image":
+        assert demo.reference("demo/layered:1.0") in text
+        assert "/opt/model/weights.bin" in text and "efficiency " in text and "lowestEfficiency" not in text
+        assert "<details" in text and "image/png" in json.dumps(book)
+    elif path.stem != "04_explorer":
         assert demo.reference() in text
     if path.stem == "01_quickstart":
         assert "linux/arm64/v8" in text and "OCI-Distribution" not in text.split("\n")[0]

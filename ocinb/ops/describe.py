@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .. import media_types as mt
+from .. import tarfs
 from ..endpoints.repository import RepositoryEndpoints
-from ..errors import ManifestError, NotFoundError, PlatformNotFoundError, VerificationError
+from ..errors import ManifestError, NotFoundError, OcinbError, PlatformNotFoundError, VerificationError
 from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from ..reference import is_fallback_tag
-from . import pull
+from ..tarfs import LayerFiles, LayerLimits, SquashResult, WasteSummary
+from . import layer_reader, pull
 from ._gather import SingleFlight, gather_progress
 from .referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 
@@ -211,10 +213,44 @@ class ImageReport:
     platforms: list[PlatformEntry] | None = None
     referrers: list[ReferrerNode] = field(default_factory=list)
     note: str | None = None
+    contents: ImageContents | None = None
 
 
-async def inspect_image(repo: RepositoryEndpoints, ref: str, platform: str | Platform | None = None) -> ImageReport:
-    """Gather the :class:`ImageReport` of ``ref`` for ``platform``."""
+INSPECT_CONTENTS_LIMIT = 64 * 1024 * 1024
+"""Compressed layer bytes :func:`inspect_image` streams on its own to show the largest files and the waste;
+above it, ``contents=True`` asks for them."""
+
+
+@dataclass
+class ImageContents:
+    """What :func:`ocinb.inspect` shows of an image's files: the squashed tree and dive's numbers, or a ``note``
+    saying why they were not read."""
+
+    squashed: SquashResult | None = None
+    waste: WasteSummary | None = None
+    layers: list[LayerFiles] = field(default_factory=list)
+    note: str | None = None
+
+
+async def image_contents(repo: RepositoryEndpoints, details: ImageDetails, contents: bool | None) -> ImageContents:
+    """Read the image's layers for :class:`ImageContents` when asked, or when they are small (never raising)."""
+    total = sum(d.size for d in details.image.layers)
+    if contents is False:
+        return ImageContents(note="files not read (contents=False)")
+    if contents is None and total > INSPECT_CONTENTS_LIMIT:
+        return ImageContents(note=f"files not read: the layers are {total} bytes (inspect(..., contents=True) "
+                                  "reads them)")
+    try:
+        tables = await layer_reader.read_layers(repo, list(details.image.layers), progress=None)
+    except (OcinbError, LookupError) as exc:
+        return ImageContents(note=f"files not read: {exc}")
+    squashed = tarfs.squash(tables)
+    return ImageContents(squashed, tarfs.waste(tables, squashed)[1], tables)
+
+
+async def inspect_image(repo: RepositoryEndpoints, ref: str, platform: str | Platform | None = None, *,
+                        contents: bool | None = None) -> ImageReport:
+    """Gather the :class:`ImageReport` of ``ref`` for ``platform`` (with the files, see :func:`image_contents`)."""
     note = None
     try:
         details: ImageDetails | None = await describe_image(repo, ref, platform)
@@ -228,4 +264,43 @@ async def inspect_image(repo: RepositoryEndpoints, ref: str, platform: str | Pla
     if isinstance(top.parsed, ImageIndex):
         report.platforms = await platform_entries(repo, top)
     report.referrers = await referrer_nodes(repo, str(top.digest))
+    if details is not None and details.config is not None:
+        report.contents = await image_contents(repo, details, contents)
     return report
+
+
+@dataclass
+class ImageFiles:
+    """An image's layers read for their files: the image chosen for the platform and one table per layer read
+    (``layer_indexes`` says which: all of them unless one was asked for)."""
+
+    details: ImageDetails
+    layers: list[LayerFiles]
+    layer_indexes: list[int]
+
+    @property
+    def image(self) -> ImageManifest:
+        return self.details.image
+
+    @property
+    def diff_id_mismatches(self) -> list[int]:
+        """Indexes of layers whose uncompressed digest, computed while streaming, is not the config's
+        ``rootfs.diff_ids`` entry (the spec pairs ``diff_ids[i]`` with ``layers[i]``)."""
+        config = self.details.config
+        if config is None or config.rootfs is None or len(config.rootfs.diff_ids) != len(self.image.layers):
+            return []
+        expected = config.rootfs.diff_ids
+        return [i for i, t in zip(self.layer_indexes, self.layers, strict=True)
+                if t.diff_id is not None and str(expected[i]) != t.diff_id]
+
+
+async def image_files(repo: RepositoryEndpoints, ref: str, platform: str | Platform | None = None, *,
+                      layer: int | str | None = None, digests: bool = False, limits: LayerLimits | None = None,
+                      progress: bool | None = None) -> ImageFiles:
+    """Resolve ``ref`` for ``platform`` and read its layers (or the one ``layer``) with the streamed reader."""
+    details = await describe_image(repo, ref, platform)
+    image = details.image
+    indexes = layer_reader.pick_layers(image, layer)
+    tables = await layer_reader.read_layers(repo, [image.layers[i] for i in indexes], digests=digests,
+                                            limits=limits, progress=progress)
+    return ImageFiles(details, tables, indexes)
