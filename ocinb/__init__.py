@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import _display
+from ._http.budget import RateBudget
 from ._http.credentials import Credentials
 from ._http.transport import HttpCore, RateLimit, Reply, RetryPolicy, Stats
 from .cache import ContentCache
@@ -28,6 +29,7 @@ from .errors import (
     NotFoundError,
     OcinbError,
     PlatformNotFoundError,
+    RateBudgetExceededError,
     RealmRefusedError,
     RegistryError,
     ServerError,
@@ -50,6 +52,7 @@ from .models import (
     RootFS,
 )
 from .ops.copy import CopyReport
+from .ops.crawl import CrawlReport
 from .ops.describe import ImageDetails, ImagePlatforms, ImageReport, PlatformEntry, SizedImage, TagEntry
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import Layer
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
         catalog,
         configure,
         copy,
+        crawl,
         default_client,
         history,
         inspect,
@@ -87,6 +91,7 @@ _LAZY: dict[str, str] = {
     "sizes": "ocinb._defaults",
     "inspect": "ocinb._defaults",
     "copy": "ocinb._defaults",
+    "crawl": "ocinb._defaults",
     "configure": "ocinb._defaults",
     "default_client": "ocinb._defaults",
     "InspectView": "ocinb.views",
@@ -127,6 +132,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "ContainerConfig",
     "ContentCache",
     "CopyReport",
+    "CrawlReport",
     "Credentials",
     "DeniedError",
     "Descriptor",
@@ -156,6 +162,8 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "PlatformNotFoundError",
     "PulledImage",
     "PutResult",
+    "RateBudget",
+    "RateBudgetExceededError",
     "RateLimit",
     "RealmRefusedError",
     "Reference",
@@ -186,6 +194,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "catalog",
     "configure",
     "copy",
+    "crawl",
     "default_client",
     "explorer",
     "history",

@@ -8,8 +8,9 @@ itself.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._sync import run_sync
@@ -22,6 +23,7 @@ from .reference import Reference, parse_registry
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .ops.crawl import CrawlReport
     from .views import InspectView
 
 _clients: dict[str, AsyncClient] = {}
@@ -118,3 +120,41 @@ def copy(src: str, dst: str, *, platforms: Sequence[str | Platform] | None = Non
     dst_client, dst_ref = _locate(dst)
     return run_sync(src_client.copy(str(src_ref), str(dst_ref), dst_client=dst_client, platforms=platforms,
                                     referrers=referrers))
+
+
+async def crawl_with(client_for: Callable[[str], AsyncClient], targets: Sequence[str], out: str | os.PathLike[str],
+                     tables: str | Sequence[str] | None = None, *, resume: bool = True, clean: bool = True,
+                     progress: bool | None = None) -> CrawlReport:
+    """The crawl of :func:`crawl` over the clients ``client_for(registry)`` gives (the CLI's, a Dask worker's)."""
+    from . import crawl_tables
+    from .ops import crawl as crawl_ops
+
+    chosen = crawl_tables.select(tables)
+
+    async def list_catalog(registry: str) -> list[str]:
+        return await client_for(registry).catalog()
+
+    return await crawl_ops.crawl(targets, out, chosen, crawl_tables.errors_frame,
+                                 open_repo=lambda registry, name: client_for(registry).repo(name),
+                                 list_catalog=list_catalog, resume=resume, clean=clean, progress=progress)
+
+
+def crawl(targets: str | Sequence[str], out: str | os.PathLike[str], tables: str | Sequence[str] | None = None, *,
+          resume: bool = True, progress: bool | None = None, scheduler: Any = None) -> CrawlReport:
+    """Crawl registries (their catalog), repositories (every tag) or references into Parquet under ``out``: one
+    dataset per table (``out/<table>/part-*.parquet``, default tables tags, platforms, layers, history,
+    referrers; also sizes), failures in ``out/errors``. Resumable: run it again after any stop and finished work
+    is not fetched again (``resume=False`` starts over). ``scheduler`` (a ``dask.distributed.Client``) splits
+    the targets across its workers, each writing its own parts of the same datasets.
+
+    Raises :class:`~ocinb.RateBudgetExceededError` (its ``done`` is the :class:`~ocinb.CrawlReport`) when the
+    rate budget given to :func:`configure` stops it.
+    """
+    wanted = [targets] if isinstance(targets, str) else list(targets)
+    if scheduler is not None:
+        from .dask import crawl_on
+
+        with _clients_lock:
+            kwargs = dict(_client_kwargs)
+        return crawl_on(scheduler, wanted, out, tables, resume=resume, client_kwargs=kwargs)
+    return run_sync(crawl_with(default_client, wanted, out, tables, resume=resume, progress=progress))
