@@ -102,7 +102,7 @@ class Budget:
     """The budget of one host, shared by every request its core sends.
 
     The quota estimate is conservative: each counted request lowers it before it is sent, and a reply
-    raises it only when no other counted request is in flight (replies may arrive out of order).
+    raises it only when it cannot be stale (replies of overlapping requests may arrive out of order).
     """
 
     def __init__(self, policy: RateBudget | None, host: str, *, clock: Callable[[], float] = time.monotonic,
@@ -117,6 +117,7 @@ class Budget:
         self._window: int | None = None
         self._metered: bool | None = None
         self._pending = 0
+        self._run_min: int | None = None
         self._changed = asyncio.Event()
 
     @property
@@ -140,6 +141,7 @@ class Budget:
         if not counted:
             return False
         reserve = self.policy.reserve
+        probed = False
         while reserve is not None and in_bulk() and self._metered is not False:
             if self._estimate is None:
                 if self._pending == 0:
@@ -152,8 +154,14 @@ class Budget:
                 await self._wait_change()
                 continue
             if not self.policy.wait:
+                if probe is not None and not probed:  # the window may have reopened since: ask, for free
+                    probed = True
+                    await self._probe(probe)
+                    continue
                 raise RateBudgetExceededError(self.host, remaining=self._estimate, reserve=reserve)
             await self._wait_window(probe)
+        if self._pending == 0:
+            self._run_min = None  # a new run of overlapping counted requests
         self._pending += 1
         if self._estimate is not None:
             self._estimate -= 1
@@ -169,8 +177,14 @@ class Budget:
             if not t.done:
                 self.after(t.counted, None, None)
 
-    def after(self, counted: bool, status: int | None, headers: Mapping[str, str] | None) -> None:
-        """Note a reply (``status`` None when the request failed on the wire) and the quota it reports."""
+    def after(self, counted: bool, status: int | None, headers: Mapping[str, str] | None, *,
+              fresh: bool = False) -> None:
+        """Note a reply (``status`` None when the request failed on the wire) and the quota it reports.
+
+        Within a window the quota only falls, so once every counted request of an overlapping run has
+        answered, the lowest quota they reported is the true one (replies may arrive out of order); until then
+        a reply may only lower the estimate. A probe (``fresh``, nothing in flight) is taken as it is.
+        """
         if counted:
             self._pending -= 1
         rem = parse_ratelimit(headers.get("ratelimit-remaining")) if headers is not None else None
@@ -181,8 +195,12 @@ class Budget:
             self._limit = lim[0] if lim else self._limit
             self._window = rem[1] or (lim[1] if lim else None) or self._window
             value = rem[0]
-            if self._pending == 0 or self._estimate is None:
+            if counted or self._pending > 0:
+                self._run_min = value if self._run_min is None else min(self._run_min, value)
+            if self._estimate is None or (fresh and self._pending == 0):
                 self._estimate = value - self._pending
+            elif counted and self._pending == 0 and self._run_min is not None:
+                self._estimate = self._run_min
             else:
                 self._estimate = min(self._estimate, value - self._pending)
             _latest = QuotaSeen(self.host, self._estimate, self._limit)
@@ -213,5 +231,8 @@ class Budget:
         if probe is None:
             self._estimate = None  # nothing to ask: let one request learn the quota again
             return
+        await self._probe(probe)
+
+    async def _probe(self, probe: Probe) -> None:
         status, headers = await probe()
-        self.after(False, status, headers)
+        self.after(False, status, headers, fresh=True)
