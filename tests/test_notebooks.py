@@ -66,7 +66,7 @@ def text_of(book: nbformat.NotebookNode) -> str:
 
 def test_notebooks_are_committed_clean() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_size_audit.ipynb", "03_supply_chain.ipynb",
-                                           "04_explorer.ipynb"]
+                                           "04_explorer.ipynb", "07_org_audit.ipynb"]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
         nbformat.validate(book)
@@ -95,6 +95,10 @@ def test_notebook_runs(path: Path, demo: DemoInfo, tmp_path: Path, monkeypatch: 
         assert "3 referrers, read from the fallback tag" in text
         assert "└─ application/spdx+json" in text and "    └─ application/vnd.dev.cosign.artifact.sig.v1+json" in text
         assert "demo/app:2.0 — 2 packages" in text
+    elif path.stem == "07_org_audit":
+        assert f"crawled {demo.registry}: " in text and ", 0 errors" in text
+        assert "4 signed tags, 302 without a signature, in 2 repositories" in text  # demo/app's 4 are signed
+        assert "ADD file:" in text and "unique_mib" in text
     elif path.stem == "04_explorer":
         widgets = [o for o in outputs(book) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert widgets

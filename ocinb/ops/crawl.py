@@ -395,6 +395,15 @@ def error_row(target: str, table: str, exc: BaseException, registry: str | None 
             "error": type(exc).__name__, "status": status, "message": " ".join(str(exc).split())[:2000]}
 
 
+def require_pyarrow() -> None:
+    """A clear error, before any request, when the Parquet writer is not installed."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError("ocinb.crawl writes Parquet with pyarrow, which is not installed: "
+                          "pip install 'ocinb[crawl]'") from None
+
+
 def check_output(out: str | os.PathLike[str]) -> Path:
     """``out`` as a directory for the datasets (created); a clear error if it is a file."""
     path = Path(out)
@@ -425,6 +434,7 @@ async def crawl(
     Raises :class:`RateBudgetExceededError` carrying this :class:`CrawlReport` in ``done`` when the budget stops it.
     """
     parsed = [t if isinstance(t, Target) else Target.parse(t) for t in targets]
+    require_pyarrow()
     root = check_output(out)
     names = [t.name for t in tables]
     if not resume:
