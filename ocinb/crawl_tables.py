@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import frames
 from .frames import STR, typed_frame
-from .ops.crawl import CrawlTable, Scope, UnitFetch
+from .ops.crawl import CrawlTable, Rows, Scope, UnitFetch
 from .ops.describe import TagEntry
 
 __all__ = ["ERRORS_COLUMNS", "PROVENANCE_COLUMNS", "TABLES", "errors_frame", "select", "table"]
@@ -36,65 +36,60 @@ def errors_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return typed_frame(rows, ERRORS_COLUMNS)
 
 
-def _provenance(df: pd.DataFrame, unit: UnitFetch, reference: str | None = None) -> pd.DataFrame:
-    values = {"registry": unit.registry, "repository": unit.repository, "reference": reference or unit.reference}
-    for i, (name, dtype) in enumerate(PROVENANCE_COLUMNS.items()):
-        df.insert(i, name, pd.Series([values[name]] * len(df), dtype=dtype, index=df.index))
-    return df
-
-
-def table(name: str, columns: Mapping[str, str], make: Callable[[UnitFetch], Awaitable[pd.DataFrame]],
+def table(name: str, columns: Mapping[str, str], make: Callable[[UnitFetch], Awaitable[Rows]],
           scope: Scope = "reference") -> CrawlTable:
-    """A crawl table from ``make`` (a unit's frame with ``columns``): the provenance columns are put first."""
-    async def rows(unit: UnitFetch) -> pd.DataFrame:
-        return _provenance(await make(unit), unit)
+    """A crawl table from ``make`` (a unit's rows of ``columns``): the provenance columns are put first."""
+    full = {**PROVENANCE_COLUMNS, **columns}
 
-    def empty() -> pd.DataFrame:
-        return typed_frame([], {**PROVENANCE_COLUMNS, **columns})
+    async def rows(unit: UnitFetch) -> Rows:
+        where = {"registry": unit.registry, "repository": unit.repository, "reference": unit.reference}
+        return [{**where, **row} for row in await make(unit)]
 
-    return CrawlTable(name, rows, empty, scope)
+    def frame(rows: Rows) -> pd.DataFrame:
+        return typed_frame(rows, full)
+
+    return CrawlTable(name, rows, frame, scope)
 
 
-async def _tags(unit: UnitFetch) -> pd.DataFrame:
+async def _tags(unit: UnitFetch) -> Rows:
     if unit.tag is None:
-        return typed_frame([], frames.TAGS_COLUMNS)
-    return frames.tags_frame([TagEntry(unit.tag, await unit.descriptor())], resolve=True)
+        return []
+    return frames.tag_rows([TagEntry(unit.tag, await unit.descriptor())])
 
 
-async def _platforms(unit: UnitFetch) -> pd.DataFrame:
-    return frames.platforms_frame(await unit.entries())
+async def _platforms(unit: UnitFetch) -> Rows:
+    return frames.platform_rows(await unit.entries())
 
 
-def _per_image(rows_of: Callable[..., list[dict[str, Any]]], columns: Mapping[str, str]
-               ) -> Callable[[UnitFetch], Awaitable[pd.DataFrame]]:
+def _per_image(rows_of: Callable[..., Rows]) -> Callable[[UnitFetch], Awaitable[Rows]]:
     """Rows of every image of the unit (each index entry but attestations), tagged with its platform."""
-    async def make(unit: UnitFetch) -> pd.DataFrame:
-        rows: list[dict[str, Any]] = []
+    async def make(unit: UnitFetch) -> Rows:
+        rows: Rows = []
         for entry in await unit.entries():
             if entry.is_attestation or entry.image is None:
                 continue
             extra = {"platform": str(entry.platform) if entry.platform is not None else None,
                      "image_digest": entry.descriptor.digest}
             rows += [{**extra, **row} for row in rows_of(entry.image, entry.config)]
-        return typed_frame(rows, {**IMAGE_COLUMNS, **columns})
+        return rows
     return make
 
 
-async def _referrers(unit: UnitFetch) -> pd.DataFrame:
-    return frames.referrers_frame(await unit.referrers())
+async def _referrers(unit: UnitFetch) -> Rows:
+    return frames.referrer_rows(await unit.referrers())
 
 
-async def _sizes(unit: UnitFetch) -> pd.DataFrame:
-    return frames.sizes_frame(await unit.sized_images())
+async def _sizes(unit: UnitFetch) -> Rows:
+    return frames.size_rows(await unit.sized_images())
 
 
 TABLES: dict[str, CrawlTable] = {
     "tags": table("tags", frames.TAGS_COLUMNS, _tags),
     "platforms": table("platforms", frames.PLATFORMS_COLUMNS, _platforms),
     "layers": table("layers", {**IMAGE_COLUMNS, **frames.LAYERS_COLUMNS},
-                    _per_image(frames.layer_rows, frames.LAYERS_COLUMNS)),
+                    _per_image(frames.layer_rows)),
     "history": table("history", {**IMAGE_COLUMNS, **frames.HISTORY_COLUMNS},
-                     _per_image(frames.history_rows, frames.HISTORY_COLUMNS)),
+                     _per_image(frames.history_rows)),
     "referrers": table("referrers", frames.REFERRERS_COLUMNS, _referrers),
     "sizes": table("sizes", frames.SIZES_COLUMNS, _sizes, scope="repository"),
 }

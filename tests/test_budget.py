@@ -194,3 +194,32 @@ def test_crawl_stops_at_the_reserve_and_resumes(tmp_path: Path, monkeypatch: pyt
             assert sorted(platforms["reference"]) == sorted(f"{fake.address}/org/app:v{i}" for i in range(30))
         finally:
             ocinb.configure()
+
+
+def test_progress_bar_shows_the_quota(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar's postfix carries the quota the registry reports (fake registry as Docker Hub, see above)."""
+    import tqdm.auto
+
+    shown: list[dict[str, object]] = []
+
+    class Bar:
+        def __init__(self, **kwargs: object) -> None:
+            pass
+
+        def set_postfix(self, refresh: bool = True, **values: object) -> None:
+            shown.append(values)
+
+        def update(self, n: int) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    with FakeRegistry(ratelimit=(100, 60)) as fake:
+        for i in range(25):
+            _image(fake, "org/app", f"v{i}")
+        with ocinb.Client(fake.address, docker_config=False, environment=False,
+                          cache=ContentCache(tmp_path, enabled=False)) as client:
+            client.sizes("org/app", progress=True)
+    assert shown and shown[-1] == {"quota": 35} == {"quota": fake.ratelimit[1]}

@@ -254,3 +254,19 @@ def test_dask_cluster_gives_the_same_dataset(demo_registry: tuple[LocalRegistry,
     for table in [*TABLES, "errors"]:
         pd.testing.assert_frame_equal(_canonical(_read(tmp_path / "dask", table)),
                                       _canonical(_read(tmp_path / "single", table)))
+
+
+def test_cli_crawl(demo_registry: tuple[LocalRegistry, DemoInfo], tmp_path: Path, cache: Any,
+                   capsys: pytest.CaptureFixture[str]) -> None:
+    from ocinb.cli import main
+
+    reg, _ = demo_registry
+    args = ["crawl", f"{reg.address}/demo/tools", "-o", str(tmp_path / "out"), "--tables", "tags,platforms"]
+    assert main(args) == 0
+    assert "4 of 4 units done now, 0 already done; rows: tags 2, platforms 2; 0 errors" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "0 of 4 units done now, 4 already done" in capsys.readouterr().out
+    assert main([*args[:-1], "tags,colours"]) == 2
+    assert "unknown crawl table(s) 'colours'" in capsys.readouterr().err
+    assert main([*args, "--rps", "0"]) == 2
+    assert "requests_per_second must be a positive number" in capsys.readouterr().err

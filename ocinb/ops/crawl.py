@@ -53,7 +53,7 @@ BATCH_SIZE = 50
 """Finished units buffered before a batch is written: a kill loses at most this many units' work."""
 UNIT_CONCURRENCY = 32
 """Units in flight at once (requests are bounded by the client's own limit; this bounds memory)."""
-FLIGHT_SIZE = 4096
+FLIGHT_SIZE = 512
 """Digests whose fetched manifest or config the crawl keeps for reuse across targets."""
 
 Scope = Literal["reference", "repository"]
@@ -194,14 +194,18 @@ class UnitFetch:
         return await self._once("sized_images", make)
 
 
+Rows = list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class CrawlTable:
-    """One table of a crawl: its name, how a unit's rows are made (a DataFrame with the provenance columns
-    first), the empty frame that fixes its schema, and whether it is made per reference or per repository."""
+    """One table of a crawl: its name, how a unit's rows are made (dicts, provenance included), how rows
+    become the typed frame written (its schema too, given no rows), and whether it is made per reference or
+    per repository. Rows are tabulated once per written batch, not once per unit: that is most of the cost."""
 
     name: str
-    rows: Callable[[UnitFetch], Awaitable[pd.DataFrame]]
-    empty: Callable[[], pd.DataFrame]
+    rows: Callable[[UnitFetch], Awaitable[Rows]]
+    frame: Callable[[Rows], pd.DataFrame]
     scope: Scope = "reference"
 
 
@@ -286,17 +290,18 @@ class _Writer:
         self.journal = journal
         self.report = report
         self.batch_size = batch_size
-        self.schemas = {t.name: pa.Schema.from_pandas(t.empty(), preserve_index=False) for t in tables}
-        self.schemas[ERRORS_TABLE] = pa.Schema.from_pandas(errors_frame([]), preserve_index=False)
-        self._frames: dict[str, list[pd.DataFrame]] = {}
+        self.frames: dict[str, Callable[[Rows], pd.DataFrame]] = {t.name: t.frame for t in tables}
+        self.frames[ERRORS_TABLE] = errors_frame
+        self.schemas = {name: pa.Schema.from_pandas(frame([]), preserve_index=False)
+                        for name, frame in self.frames.items()}
+        self._rows: dict[str, Rows] = {}
         self._errors: list[dict[str, Any]] = []
         self._units: list[str] = []
         self._expansions: dict[str, list[str]] = {}
 
-    def add(self, keys: Sequence[str], frames: Mapping[str, pd.DataFrame], errors: Sequence[dict[str, Any]]) -> None:
-        for name, df in frames.items():
-            if len(df):
-                self._frames.setdefault(name, []).append(df)
+    def add(self, keys: Sequence[str], rows: Mapping[str, Rows], errors: Rows) -> None:
+        for name, some in rows.items():
+            self._rows.setdefault(name, []).extend(some)
         self._errors.extend(errors)
         self._units.extend(keys)
         if len(self._units) >= self.batch_size:
@@ -306,21 +311,19 @@ class _Writer:
         self._expansions[key] = items
 
     def flush(self) -> None:
-        import pandas as pd
-
         if not self._units and not self._expansions:
             return
         parts: list[str] = []
-        for name, dfs in self._frames.items():
-            df = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0]
-            parts.append(self._write(name, df))
-            self.report.rows[name] = self.report.rows.get(name, 0) + len(df)
+        for name, rows in self._rows.items():
+            if rows:
+                parts.append(self._write(name, self.frames[name](rows)))
+                self.report.rows[name] = self.report.rows.get(name, 0) + len(rows)
         if self._errors:
             parts.append(self._write(ERRORS_TABLE, self.errors_frame(self._errors)))
             self.report.errors += len(self._errors)
         self.journal.record(self._units, parts, self._expansions)
         self.report.done += len(self._units)
-        self._frames, self._errors, self._units, self._expansions = {}, [], [], {}
+        self._rows, self._errors, self._units, self._expansions = {}, [], [], {}
 
     def _write(self, name: str, df: pd.DataFrame) -> str:
         import pyarrow as pa
@@ -339,7 +342,6 @@ class _Writer:
 
     def ensure_schemas(self) -> None:
         """Give every table a dataset, empty if it has no rows yet, so queries over it work."""
-        import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -348,8 +350,7 @@ class _Writer:
             if directory.is_dir() and any(directory.glob("*.parquet")):
                 continue
             directory.mkdir(parents=True, exist_ok=True)
-            empty = self.tables[name].empty() if name in self.tables else self.errors_frame([])
-            assert isinstance(empty, pd.DataFrame)
+            empty = self.frames[name]([])
             path = directory / "part-empty.parquet"
             tmp = directory / ".empty.tmp"
             pq.write_table(pa.Table.from_pandas(empty, schema=schema, preserve_index=False), tmp)
@@ -504,7 +505,7 @@ async def crawl(
             return
         unit = UnitFetch(repo, target.identifier, flight, tags)
 
-        async def one(table: CrawlTable) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+        async def one(table: CrawlTable) -> tuple[Rows | None, dict[str, Any] | None]:
             try:
                 return await table.rows(unit), None
             except RateBudgetExceededError:
@@ -516,10 +517,10 @@ async def crawl(
         for r in results:
             if isinstance(r, BaseException):
                 raise r
-        frames = {t.name: r[0] for t, r in zip(wanted, results, strict=True)
-                  if not isinstance(r, BaseException) and r[0] is not None}
+        rows = {t.name: r[0] for t, r in zip(wanted, results, strict=True)
+                if not isinstance(r, BaseException) and r[0] is not None}
         errors = [r[1] for r in results if not isinstance(r, BaseException) and r[1] is not None]
-        writer.add([_unit_key(t.name, reference) for t in wanted], frames, errors)
+        writer.add([_unit_key(t.name, reference) for t in wanted], rows, errors)
 
     bar: Any = None
     try:
