@@ -25,7 +25,7 @@ from .ops import describe
 from .ops import pull as pull_ops
 from .ops import push as push_ops
 from .ops.copy import CopyReport
-from .ops.crawl import CrawlReport
+from .ops.crawl import CrawlReport, Target
 from .ops.referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 
 if TYPE_CHECKING:
@@ -278,12 +278,18 @@ class AsyncClient:
     async def crawl(self, targets: Sequence[str], out: str | os.PathLike[str],
                     tables: str | Sequence[str] | None = None, *, resume: bool = True,
                     progress: bool | None = None) -> CrawlReport:
-        """Crawl this registry's ``targets`` (the registry itself, repositories, references) into Parquet under
-        ``out``, one dataset per table, resumable (see :func:`ocinb.crawl`)."""
+        """Crawl this registry's ``targets`` (the registry itself, or repositories and references relative to it)
+        into Parquet under ``out``, one dataset per table, resumable (see :func:`ocinb.crawl`)."""
         from . import crawl_tables
         from .ops import crawl as crawl_ops
 
         chosen = crawl_tables.select(tables)
+
+        def target(text: str) -> Target:
+            if text in (self.registry, self.host):
+                return Target(self.registry)
+            ref = Reference.parse(text, default_registry=self.registry)
+            return Target(ref.registry, ref.repository, ref.digest or ref.tag)
 
         def open_repo(registry: str, name: str) -> AsyncRepository:
             if registry != self.registry:
@@ -295,7 +301,8 @@ class AsyncClient:
             open_repo(registry, "x")
             return await self.catalog()
 
-        return await crawl_ops.crawl(targets, out, chosen, crawl_tables.errors_frame, open_repo=open_repo,
+        return await crawl_ops.crawl([target(t) for t in targets], out, chosen, crawl_tables.errors_frame,
+                                     open_repo=open_repo,
                                      list_catalog=list_catalog, resume=resume, progress=progress)
 
     async def inspect(self, ref: str, platform: str | Platform | None = None) -> InspectView:

@@ -270,3 +270,14 @@ def test_cli_crawl(demo_registry: tuple[LocalRegistry, DemoInfo], tmp_path: Path
     assert "unknown crawl table(s) 'colours'" in capsys.readouterr().err
     assert main([*args, "--rps", "0"]) == 2
     assert "requests_per_second must be a positive number" in capsys.readouterr().err
+
+
+def test_client_crawl_takes_references_relative_to_its_registry(demo_registry: tuple[LocalRegistry, DemoInfo],
+                                                                tmp_path: Path, cache: Any) -> None:
+    reg, info = demo_registry
+    with ocinb.Client(reg.address) as client:
+        report = client.crawl(["demo/tools", "demo/app:2.0"], tmp_path / "out", "tags,platforms", progress=False)
+    assert report.errors == 0
+    assert sorted(_read(tmp_path / "out", "tags")["reference"]) == [
+        info.reference("demo/app:2.0"), info.reference("demo/tools:3.19"), info.reference("demo/tools:latest")]
+    assert len(_read(tmp_path / "out", "platforms")) == 6 + 2  # 3 platforms and 3 attestations, 2 single images

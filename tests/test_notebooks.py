@@ -40,6 +40,7 @@ def _execute(path: Path, demo: DemoInfo, cache: Path, monkeypatch: pytest.Monkey
     """Run ``path`` top to bottom in a fresh kernel pointed at the demo registry; raise on any cell error."""
     env = {"OCINB_REGISTRY": demo.registry, "OCINB_IMAGE": demo.image, "OCINB_TAGS": "",
            "OCINB_PLATFORM": "linux/amd64", "OCINB_CACHE_DIR": str(cache),
+           "OCINB_CRAWL_OUT": str(cache.parent / "crawl"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
