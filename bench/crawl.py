@@ -157,7 +157,9 @@ def main() -> int:
     parser.add_argument("--repos", type=int, default=100)
     parser.add_argument("--tags", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cases", default="1,2,3", help="which measurements: 1 time, 2 memory, 3 resume")
     args = parser.parse_args()
+    cases = {int(c) for c in args.cases.split(",")}
     with tempfile.TemporaryDirectory(prefix="ocinb-bench-crawl-") as tmp_name, LocalRegistry() as reg:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
@@ -165,27 +167,33 @@ def main() -> int:
         print(f"seeded {args.repos} × {args.tags} images in {time.perf_counter() - t0:.1f} s")
         repos = [f"bench/r{r:03d}" for r in range(args.repos)]
 
-        bulk: list[float] = []
-        crawl: list[float] = []
-        for i in range(args.runs):  # interleaved, so background load hits both alike
-            bulk.append(bulk_path(reg.address, repos))
-            crawl.append(crawl_time(reg.address, repos, tmp / f"time-{i}"))
-        b, c = statistics.median(bulk), statistics.median(crawl)
-        results: dict[str, Any] = {"bulk_s": b, "crawl_s": c, "time_ratio": c / b}
-        print(f"1. time: bulk path {b:.2f} s, crawl {c:.2f} s → {c / b:.2f}× (target ≤ 1.2×)")
-
-        small = peak_rss_growth(reg.address, repos[: max(1, args.repos // 10)], tmp / "mem-small")
-        large = peak_rss_growth(reg.address, repos, tmp / "mem-large")
-        results.update(rss_small=small, rss_large=large, memory_ratio=large / max(small, 1))
-        print(f"2. memory: peak RSS growth {small / 2**20:.1f} MiB for {max(1, args.repos // 10)} repositories, "
-              f"{large / 2**20:.1f} MiB for {args.repos} → {large / max(small, 1):.2f}× (target: flat)")
-
-        units = args.repos * args.tags * len(TABLES)
-        whole, killed, at_kill = resume_requests(reg, tmp, units)
-        results.update(requests_whole=whole, requests_killed_resumed=killed, journaled_at_kill=at_kill,
-                       resume_ratio=killed / whole)
-        print(f"3. resume: uninterrupted {whole} requests; killed at {at_kill}/{units} units and resumed "
-              f"{killed} → {killed / whole:.3f}× (target ≤ 1.05×)")
+        results: dict[str, Any] = {"load_average_start": os.getloadavg()}
+        if 1 in cases:
+            bulk: list[float] = []
+            crawl: list[float] = []
+            for i in range(args.runs):  # interleaved, so background load hits both alike
+                bulk.append(bulk_path(reg.address, repos))
+                crawl.append(crawl_time(reg.address, repos, tmp / f"time-{i}"))
+            b, c = statistics.median(bulk), statistics.median(crawl)
+            results.update(bulk_s=b, crawl_s=c, time_ratio=c / b)
+            print(f"1. time: bulk path {b:.2f} s, crawl {c:.2f} s → {c / b:.2f}× (target ≤ 1.2×)")
+        if 2 in cases:
+            small = peak_rss_growth(reg.address, repos[: max(1, args.repos // 10)], tmp / "mem-small")
+            large = peak_rss_growth(reg.address, repos, tmp / "mem-large")
+            results.update(rss_small=small, rss_large=large, memory_ratio=large / max(small, 1))
+            print(f"2. memory: peak RSS growth {small / 2**20:.1f} MiB for {max(1, args.repos // 10)} "
+                  f"repositories, {large / 2**20:.1f} MiB for {args.repos} → {large / max(small, 1):.2f}× "
+                  "(target: flat)")
+        if 3 in cases:
+            units = args.repos * args.tags * len(TABLES)
+            whole, killed, at_kill = resume_requests(reg, tmp, units)
+            results.update(requests_whole=whole, requests_killed_resumed=killed, journaled_at_kill=at_kill,
+                           resume_ratio=killed / whole)
+            print(f"3. resume: uninterrupted {whole} requests; killed at {at_kill}/{units} units and resumed "
+                  f"{killed} → {killed / whole:.3f}× (target ≤ 1.05×)")
+        results["load_average_end"] = os.getloadavg()
+        print(f"load average: {results['load_average_start'][0]:.2f} at the start, "
+              f"{results['load_average_end'][0]:.2f} at the end (2 cores shared)")
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
         (out / "crawl-latest.json").write_text(json.dumps(results, indent=2))

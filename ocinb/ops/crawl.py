@@ -50,7 +50,8 @@ T = TypeVar("T")
 JOURNAL_DIR = "_journal"
 ERRORS_TABLE = "errors"
 BATCH_SIZE = 50
-"""Finished units buffered before a batch is written: a kill loses at most this many units' work."""
+"""Finished units (references, each with all its tables) buffered before a batch is written: a kill loses at most
+this many units' work, which is fetched again on resume."""
 UNIT_CONCURRENCY = 32
 """Units in flight at once (requests are bounded by the client's own limit; this bounds memory)."""
 FLIGHT_SIZE = 512
@@ -277,6 +278,16 @@ class Journal:
         self.expansions.update(expansions)
 
 
+@dataclass
+class _Batch:
+    """Finished units waiting to be written: their journal keys, rows by table, failures, expansions."""
+
+    units: list[str]
+    rows: dict[str, Rows]
+    errors: Rows
+    expansions: dict[str, list[str]]
+
+
 class _Writer:
     """Buffers finished units and writes them as one Parquet part per table, then journals them."""
 
@@ -298,32 +309,59 @@ class _Writer:
         self._errors: list[dict[str, Any]] = []
         self._units: list[str] = []
         self._expansions: dict[str, list[str]] = {}
+        self._count = 0
+        self._lock = asyncio.Lock()
+        self._writes: set[asyncio.Future[None]] = set()
 
     def add(self, keys: Sequence[str], rows: Mapping[str, Rows], errors: Rows) -> None:
+        """Buffer one finished unit (its keys, rows and failures); a full batch is written in a thread."""
         for name, some in rows.items():
             self._rows.setdefault(name, []).extend(some)
         self._errors.extend(errors)
         self._units.extend(keys)
-        if len(self._units) >= self.batch_size:
-            self.flush()
+        self._count += 1
+        if self._count >= self.batch_size:
+            self._writes.add(asyncio.ensure_future(self._write_async(self._take())))
 
     def expanded(self, key: str, items: list[str]) -> None:
         self._expansions[key] = items
 
+    def _take(self) -> _Batch:
+        batch = _Batch(self._units, self._rows, self._errors, self._expansions)
+        self._rows, self._errors, self._units, self._expansions, self._count = {}, [], [], {}, 0
+        return batch
+
+    async def _write_async(self, batch: _Batch) -> None:
+        async with self._lock:  # batches are written one at a time, off the event loop
+            await asyncio.to_thread(self._write_batch, batch)
+
+    async def drain(self) -> None:
+        """Wait for the batches being written (the first failure to write is raised)."""
+        while self._writes:
+            done = list(self._writes)
+            self._writes.clear()
+            for r in await asyncio.gather(*done, return_exceptions=True):
+                if isinstance(r, BaseException):
+                    raise r
+
     def flush(self) -> None:
-        if not self._units and not self._expansions:
+        """Write what is buffered now, in this thread (at the end, or when the crawl is stopped)."""
+        self._write_batch(self._take())
+
+    def _write_batch(self, batch: _Batch) -> None:
+        if not batch.units and not batch.expansions:
             return
         parts: list[str] = []
-        for name, rows in self._rows.items():
+        for name, rows in batch.rows.items():
             if rows:
                 parts.append(self._write(name, self.frames[name](rows)))
-                self.report.rows[name] = self.report.rows.get(name, 0) + len(rows)
-        if self._errors:
-            parts.append(self._write(ERRORS_TABLE, self.errors_frame(self._errors)))
-            self.report.errors += len(self._errors)
-        self.journal.record(self._units, parts, self._expansions)
-        self.report.done += len(self._units)
-        self._rows, self._errors, self._units, self._expansions = {}, [], [], {}
+        if batch.errors:
+            parts.append(self._write(ERRORS_TABLE, self.errors_frame(batch.errors)))
+        self.journal.record(batch.units, parts, batch.expansions)
+        for name, rows in batch.rows.items():
+            self.report.rows[name] = self.report.rows.get(name, 0) + len(rows)
+        self.report.errors += len(batch.errors)
+        self.report.done += len(batch.units)
 
     def _write(self, name: str, df: pd.DataFrame) -> str:
         import pyarrow as pa
@@ -352,7 +390,7 @@ class _Writer:
             directory.mkdir(parents=True, exist_ok=True)
             empty = self.frames[name]([])
             path = directory / "part-empty.parquet"
-            tmp = directory / ".empty.tmp"
+            tmp = directory / f".empty-{uuid.uuid4().hex}.tmp"  # workers may race to write it
             pq.write_table(pa.Table.from_pandas(empty, schema=schema, preserve_index=False), tmp)
             os.replace(tmp, path)
 
@@ -540,8 +578,10 @@ async def crawl(
 
                 bar = tqdm(total=len(todo), desc="crawl", leave=False)
             await _run_bounded(todo, lambda w: run_unit(*w), concurrency, bar)
+            await writer.drain()
     except RateBudgetExceededError as exc:
         report.stopped = True
+        await writer.drain()
         writer.flush()
         raise exc.with_done(report) from None
     finally:
