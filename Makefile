@@ -53,6 +53,7 @@ lab: system-deps $(VENV)/.lab-installed
 bench: system-deps install
 	bash scripts/bench-deps.sh
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/crawl.py
 
 fuzz: install
 	OCINB_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider --timeout=3600 tests -k fuzz

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import _display
+from ._http.budget import RateBudget
 from ._http.credentials import Credentials
 from ._http.transport import HttpCore, RateLimit, Reply, RetryPolicy, Stats
 from .cache import ContentCache
@@ -30,6 +31,7 @@ from .errors import (
     NotFoundError,
     OcinbError,
     PlatformNotFoundError,
+    RateBudgetExceededError,
     RealmRefusedError,
     RegistryError,
     ServerError,
@@ -55,6 +57,7 @@ from .models import (
 )
 from .ops.catalogers import PackageRow
 from .ops.copy import CopyReport
+from .ops.crawl import CrawlReport
 from .ops.describe import (
     ImageContents,
     ImageDetails,
@@ -79,6 +82,7 @@ if TYPE_CHECKING:
         check_waste,
         configure,
         copy,
+        crawl,
         default_client,
         doctor,
         files,
@@ -116,6 +120,7 @@ _LAZY: dict[str, str] = {
     "FilesystemTree": "ocinb.layer_views",
     "waste": "ocinb._defaults",
     "check_waste": "ocinb._defaults",
+    "crawl": "ocinb._defaults",
     "configure": "ocinb._defaults",
     "default_client": "ocinb._defaults",
     "doctor": "ocinb._defaults",
@@ -158,6 +163,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "ContainerConfig",
     "ContentCache",
     "CopyReport",
+    "CrawlReport",
     "Credentials",
     "DeniedError",
     "Descriptor",
@@ -196,6 +202,8 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "PlatformNotFoundError",
     "PulledImage",
     "PutResult",
+    "RateBudget",
+    "RateBudgetExceededError",
     "RateLimit",
     "RealmRefusedError",
     "Reference",
@@ -233,6 +241,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "check_waste",
     "configure",
     "copy",
+    "crawl",
     "default_client",
     "doctor",
     "explorer",

@@ -8,8 +8,9 @@ itself.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._sync import run_sync
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .layer_views import FilesystemTree
+    from .ops.crawl import CrawlReport
     from .views import DoctorReport, InspectView
 
 _clients: dict[str, AsyncClient] = {}
@@ -170,3 +172,41 @@ def doctor(registry: str, repository: str | None = None, *, write: str | None = 
     """Check what ``registry`` supports (read-only unless ``write`` names a scratch repository, which is cleaned
     up); see :meth:`AsyncClient.doctor`. What is learnt stays with the default client of that registry."""
     return run_sync(default_client(registry).doctor(repository, write=write))
+
+
+async def crawl_with(client_for: Callable[[str], AsyncClient], targets: Sequence[str], out: str | os.PathLike[str],
+                     tables: str | Sequence[str] | None = None, *, resume: bool = True, clean: bool = True,
+                     progress: bool | None = None) -> CrawlReport:
+    """The crawl of :func:`crawl` over the clients ``client_for(registry)`` gives (the CLI's, a Dask worker's)."""
+    from . import crawl_tables
+    from .ops import crawl as crawl_ops
+
+    chosen = crawl_tables.select(tables)
+
+    async def list_catalog(registry: str) -> list[str]:
+        return await client_for(registry).catalog()
+
+    return await crawl_ops.crawl(targets, out, chosen, crawl_tables.errors_frame,
+                                 open_repo=lambda registry, name: client_for(registry).repo(name),
+                                 list_catalog=list_catalog, resume=resume, clean=clean, progress=progress)
+
+
+def crawl(targets: str | Sequence[str], out: str | os.PathLike[str], tables: str | Sequence[str] | None = None, *,
+          resume: bool = True, progress: bool | None = None, scheduler: Any = None) -> CrawlReport:
+    """Crawl registries (their catalog), repositories (every tag) or references into Parquet under ``out``: one
+    dataset per table (``out/<table>/part-*.parquet``, default tables tags, platforms, layers, history,
+    referrers; also sizes), failures in ``out/errors``. Resumable: run it again after any stop and finished work
+    is not fetched again (``resume=False`` starts over). ``scheduler`` (a ``dask.distributed.Client``) splits
+    the targets across its workers, each writing its own parts of the same datasets.
+
+    Raises :class:`~ocinb.RateBudgetExceededError` (its ``done`` is the :class:`~ocinb.CrawlReport`) when the
+    rate budget given to :func:`configure` stops it.
+    """
+    wanted = [targets] if isinstance(targets, str) else list(targets)
+    if scheduler is not None:
+        from .dask import crawl_on
+
+        with _clients_lock:
+            kwargs = dict(_client_kwargs)
+        return crawl_on(scheduler, wanted, out, tables, resume=resume, client_kwargs=kwargs)
+    return run_sync(crawl_with(default_client, wanted, out, tables, resume=resume, progress=progress))

@@ -138,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "(everything pushed is deleted)")
     p.add_argument("--ca-file", metavar="PEM",
                    help="CA bundle to verify the registry's certificate with (implies TLS, even on local hosts)")
+    p = add("crawl", "crawl registries (their catalog), repositories (every tag) or references into Parquet, one "
+                     "dataset per table; run it again after any stop to resume")
+    p.add_argument("targets", nargs="+", metavar="TARGET",
+                   help="127.0.0.1:5000 (a registry), ghcr.io/org/app (a repository) or a reference")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory of the datasets and journal")
+    p.add_argument("--tables", metavar="T,T", help="comma-separated: tags, platforms, layers, history, referrers, "
+                                                    "sizes (default: all but sizes)")
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over, forgetting the journal")
+    p.add_argument("--rps", type=float, metavar="N", help="at most N requests per second per registry")
+    p.add_argument("--reserve", type=int, metavar="N",
+                   help="never spend the last N of the registry's ratelimit-remaining (Docker Hub)")
+    p.add_argument("--wait", action="store_true", help="at the reserve, wait for the window to reopen (else stop)")
     p = add("demo", "start a local registry, seed it with demo images and print a summary")
     p.add_argument("--keep", action="store_true",
                    help="leave the registry running and print OCINB_REGISTRY=… lines for `eval`")
@@ -175,10 +187,10 @@ def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def _client(registry: str, args: argparse.Namespace) -> AsyncClient:
+def _client(registry: str, args: argparse.Namespace, **extra: Any) -> AsyncClient:
     from .client import AsyncClient
 
-    return AsyncClient(registry, **_client_kwargs(args))
+    return AsyncClient(registry, **_client_kwargs(args), **extra)
 
 
 def _platform(text: str | None) -> Any:
@@ -529,6 +541,44 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+async def _crawl(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._defaults import crawl_with
+    from ._http.budget import RateBudget
+    from .errors import RateBudgetExceededError
+    from .ops.crawl import CrawlReport
+
+    try:
+        budget = RateBudget(args.rps, args.reserve, args.wait)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    clients: dict[str, AsyncClient] = {}
+
+    def client_for(registry: str) -> AsyncClient:
+        if registry not in clients:
+            clients[registry] = _client(registry, args, rate_budget=budget)
+        return clients[registry]
+
+    def summary(report: CrawlReport) -> str:
+        rows = ", ".join(f"{name} {report.rows.get(name, 0)}" for name in report.tables)
+        return (f"{report.done} of {report.units} units done now, {report.skipped} already done; rows: {rows}; "
+                f"{report.errors} errors (in {report.out}/errors)\n")
+
+    try:
+        report = await crawl_with(client_for, args.targets, args.output, args.tables, resume=args.resume,
+                                  progress=_progress())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except RateBudgetExceededError as exc:
+        if isinstance(exc.done, CrawlReport):
+            err.write(summary(exc.done))
+        raise
+    finally:
+        for c in clients.values():
+            await c.aclose()
+    out.write(summary(report))
+    return 0
+
+
 def _with(args: argparse.Namespace, **changes: Any) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), **changes})
 
@@ -539,7 +589,7 @@ COMMANDS: dict[str, Handler] = {
     "tags": _tags, "platforms": _platforms, "layers": _layers, "history": _history, "referrers": _referrers,
     "catalog": _catalog, "inspect": _inspect, "sizes": _sizes, "pull": _pull, "push": _push, "copy": _copy,
     "files": _files, "filesystem": _filesystem, "waste": _waste,
-    "doctor": _doctor, "blob get": _blob_get, "blob put": _blob_put, "demo": _demo,
+    "doctor": _doctor, "blob get": _blob_get, "blob put": _blob_put, "crawl": _crawl, "demo": _demo,
 }
 """Each subcommand's handler, by its name as typed (``blob get`` for nested ones)."""
 

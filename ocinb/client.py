@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from . import tarfs
+from ._http.budget import RateBudget
 from ._http.credentials import Credentials, resolve_credentials
 from ._http.transport import HttpCore, RateLimit, RetryPolicy, Stats
 from .cache import ContentCache
@@ -24,6 +26,7 @@ from .ops import describe
 from .ops import pull as pull_ops
 from .ops import push as push_ops
 from .ops.copy import CopyReport
+from .ops.crawl import CrawlReport, Target
 from .ops.describe import ImageFiles
 from .ops.referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 
@@ -120,6 +123,7 @@ class AsyncClient:
         max_manifest_size: int = MAX_MANIFEST_SIZE,
         cache: ContentCache | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        rate_budget: RateBudget | None = None,
     ) -> None:
         self.registry = parse_registry(registry)
         self.host = api_host(self.registry)
@@ -132,7 +136,8 @@ class AsyncClient:
         self.state = RegistryState()
         """What has been learned about the registry (referrers API, single POST, uploads in flight)."""
         self._core = HttpCore(self.host, credentials=credentials, insecure=insecure, verify=verify, timeout=timeout,
-                              max_concurrency=max_concurrency, retry=retry, transport=transport)
+                              max_concurrency=max_concurrency, retry=retry, transport=transport,
+                              rate_budget=rate_budget)
         self._tls = (insecure, verify, transport)  # what the doctor's anonymous probe needs to reach the same host
 
     def __repr__(self) -> str:
@@ -274,6 +279,36 @@ class AsyncClient:
 
         images = await describe.sized_images(self.repo(repository), tags, progress=progress)
         return self._attrs(frames.sizes_frame(images), repository=repository)
+
+    async def crawl(self, targets: Sequence[str], out: str | os.PathLike[str],
+                    tables: str | Sequence[str] | None = None, *, resume: bool = True,
+                    progress: bool | None = None) -> CrawlReport:
+        """Crawl this registry's ``targets`` (the registry itself, or repositories and references relative to it)
+        into Parquet under ``out``, one dataset per table, resumable (see :func:`ocinb.crawl`)."""
+        from . import crawl_tables
+        from .ops import crawl as crawl_ops
+
+        chosen = crawl_tables.select(tables)
+
+        def target(text: str) -> Target:
+            if text in (self.registry, self.host):
+                return Target(self.registry)
+            ref = Reference.parse(text, default_registry=self.registry)
+            return Target(ref.registry, ref.repository, ref.digest or ref.tag)
+
+        def open_repo(registry: str, name: str) -> AsyncRepository:
+            if registry != self.registry:
+                raise InvalidReferenceError(f"{registry}/{name} is not on {self.registry}, the registry of this "
+                                            "client; use ocinb.crawl for several registries")
+            return self.repo(name)
+
+        async def list_catalog(registry: str) -> list[str]:
+            open_repo(registry, "x")
+            return await self.catalog()
+
+        return await crawl_ops.crawl([target(t) for t in targets], out, chosen, crawl_tables.errors_frame,
+                                     open_repo=open_repo,
+                                     list_catalog=list_catalog, resume=resume, progress=progress)
 
     async def _image_files(self, ref: str, platform: str | Platform | None, layer: int | str | None = None,
                            digests: bool = False, progress: bool | None = None,

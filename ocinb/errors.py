@@ -218,3 +218,26 @@ def error_class_for(status: int) -> type[RegistryError]:
     if status >= 500:
         return ServerError
     return RegistryError
+
+
+class RateBudgetExceededError(OcinbError):
+    """Bulk work stopped before spending the rate-limit reserve (or exceeding the budget) it was given.
+
+    ``done`` carries what was finished before the stop (a list of results, or a crawl's report), so nothing
+    fetched is lost; ``remaining`` is the quota the registry last reported, ``reserve`` the part kept back.
+    """
+
+    def __init__(self, host: str, *, remaining: int | None, reserve: int | None, done: Any = None) -> None:
+        self.host = host
+        self.remaining = remaining
+        self.reserve = reserve
+        self.done = done
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (f"rate-limit budget of {self.host} reached: {self.remaining} requests remain and {self.reserve} "
+                "are kept in reserve; stopped with what was done so far (RateBudget(wait=True) waits instead)")
+
+    def with_done(self, done: Any) -> RateBudgetExceededError:
+        """The same stop, carrying ``done`` (what the caller finished) instead."""
+        return RateBudgetExceededError(self.host, remaining=self.remaining, reserve=self.reserve, done=done)

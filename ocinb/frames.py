@@ -26,8 +26,8 @@ from .plots import plot_layers, plot_sizes
 __all__ = [
     "CATALOG_COLUMNS", "DOCTOR_COLUMNS", "HISTORY_COLUMNS", "LAYERS_COLUMNS", "PACKAGES_COLUMNS", "PLATFORMS_COLUMNS",
     "REFERRERS_COLUMNS", "SIZES_COLUMNS", "TAGS_COLUMNS", "catalog_frame", "doctor_frame", "history_frame",
-    "layers_frame", "packages_frame", "platforms_frame", "plot_layers", "plot_sizes", "provenance", "referrers_frame",
-    "sizes_frame",
+    "history_rows", "layer_rows", "layers_frame", "packages_frame", "platform_rows", "platforms_frame", "plot_layers",
+    "plot_sizes", "provenance", "referrer_rows", "referrers_frame", "size_rows", "sizes_frame", "tag_rows",
     "tags_frame", "typed_frame",
 ]
 
@@ -102,12 +102,8 @@ def _platform_str(platform: Platform | None) -> str | None:
     return str(platform) if platform is not None else None
 
 
-def tags_frame(entries: Sequence[TagEntry], *, resolve: bool = False) -> pd.DataFrame:
-    """One row per tag.
-
-    Columns: ``tag``; with ``resolve=True`` also ``digest``, ``media_type``, ``size`` (manifest bytes, Int64,
-    <NA> when the tag vanished meanwhile).
-    """
+def tag_rows(entries: Sequence[TagEntry]) -> list[dict[str, Any]]:
+    """Rows of the tags frame (``digest``, ``media_type``, ``size`` set for resolved tags)."""
     rows: list[dict[str, Any]] = []
     for entry in entries:
         row: dict[str, Any] = {"tag": entry.tag}
@@ -115,16 +111,20 @@ def tags_frame(entries: Sequence[TagEntry], *, resolve: bool = False) -> pd.Data
             d = entry.descriptor
             row.update(digest=d.digest, media_type=d.media_type, size=d.size)
         rows.append(row)
-    return typed_frame(rows, dict(TAGS_COLUMNS) if resolve else {"tag": STR})
+    return rows
 
 
-def platforms_frame(entries: Sequence[PlatformEntry]) -> pd.DataFrame:
-    """One row per index entry (one row for a single image); attestation rows last.
+def tags_frame(entries: Sequence[TagEntry], *, resolve: bool = False) -> pd.DataFrame:
+    """One row per tag.
 
-    Columns: ``platform`` (``linux/arm64/v8``), ``os``, ``architecture``, ``variant``, ``os_version``,
-    ``digest``, ``media_type``, ``manifest_size``, ``image_size`` (config + layers, compressed; Int64),
-    ``layer_count`` (Int64), ``created`` (UTC, from the config), ``is_attestation``, ``attests``.
+    Columns: ``tag``; with ``resolve=True`` also ``digest``, ``media_type``, ``size`` (manifest bytes, Int64,
+    <NA> when the tag vanished meanwhile).
     """
+    return typed_frame(tag_rows(entries), dict(TAGS_COLUMNS) if resolve else {"tag": STR})
+
+
+def platform_rows(entries: Sequence[PlatformEntry]) -> list[dict[str, Any]]:
+    """Rows of the platforms frame, one per entry."""
     rows = []
     for e in entries:
         d = e.descriptor
@@ -141,7 +141,17 @@ def platforms_frame(entries: Sequence[PlatformEntry]) -> pd.DataFrame:
             row.update(platform=str(p), os=p.os, architecture=p.architecture, variant=p.variant,
                        os_version=p.os_version)
         rows.append(row)
-    return typed_frame(rows, PLATFORMS_COLUMNS)
+    return rows
+
+
+def platforms_frame(entries: Sequence[PlatformEntry]) -> pd.DataFrame:
+    """One row per index entry (one row for a single image); attestation rows last.
+
+    Columns: ``platform`` (``linux/arm64/v8``), ``os``, ``architecture``, ``variant``, ``os_version``,
+    ``digest``, ``media_type``, ``manifest_size``, ``image_size`` (config + layers, compressed; Int64),
+    ``layer_count`` (Int64), ``created`` (UTC, from the config), ``is_attestation``, ``attests``.
+    """
+    return typed_frame(platform_rows(entries), PLATFORMS_COLUMNS)
 
 
 def layer_rows(image: ImageManifest, config: ImageConfig | None) -> list[dict[str, Any]]:
@@ -224,13 +234,8 @@ def catalog_frame(names: Iterable[str]) -> pd.DataFrame:
     return typed_frame([{"repository": n} for n in names], CATALOG_COLUMNS)
 
 
-def sizes_frame(images: Sequence[SizedImage]) -> pd.DataFrame:
-    """The size audit: one row per tag × platform.
-
-    Columns: ``tag``, ``platform``, ``digest`` (the image manifest), ``size`` (compressed: config + layers),
-    ``unique_size`` (bytes of blobs, config and layers, that no other image uses; tags of one digest are one
-    image), ``shared_size`` (``size - unique_size``), ``layer_count``.
-    """
+def size_rows(images: Sequence[SizedImage]) -> list[dict[str, Any]]:
+    """Rows of the size audit (sharing counted between the distinct images of ``images``)."""
     # Rows of the same manifest (two tags of one image) are one image: sharing is between distinct images.
     users: dict[str, set[str]] = {}
     for item in images:
@@ -244,7 +249,17 @@ def sizes_frame(images: Sequence[SizedImage]) -> pd.DataFrame:
         rows.append({"tag": item.tag, "platform": _platform_str(item.platform), "digest": item.digest,
                      "size": size, "unique_size": unique, "shared_size": size - unique,
                      "layer_count": len(item.image.layers)})
-    return typed_frame(rows, SIZES_COLUMNS)
+    return rows
+
+
+def sizes_frame(images: Sequence[SizedImage]) -> pd.DataFrame:
+    """The size audit: one row per tag × platform.
+
+    Columns: ``tag``, ``platform``, ``digest`` (the image manifest), ``size`` (compressed: config + layers),
+    ``unique_size`` (bytes of blobs, config and layers, that no other image uses; tags of one digest are one
+    image), ``shared_size`` (``size - unique_size``), ``layer_count``.
+    """
+    return typed_frame(size_rows(images), SIZES_COLUMNS)
 
 
 def doctor_frame(checks: Sequence[DoctorCheck]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from ._http.budget import RateBudget
 from ._http.transport import Body, RateLimit, RetryPolicy, Stats
 from .cache import ContentCache
 from .client import AsyncClient, AsyncRepository
@@ -19,6 +20,7 @@ from .layer_views import FilesystemTree
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from .ops.copy import CopyReport
+from .ops.crawl import CrawlReport
 from .ops.pull import PulledImage, ResolvedImage
 from .ops.push import LayerLike
 from .ops.referrers import ReferrerNode
@@ -110,7 +112,8 @@ class Client:
                  token: str | None = None, insecure: bool | None = None, verify: bool | str | ssl.SSLContext = True,
                  timeout: float = 60.0, max_concurrency: int = 8, retry: RetryPolicy | None = None,
                  docker_config: bool = True, environment: bool = True, max_manifest_size: int = ...,
-                 cache: ContentCache | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None: ...
+                 cache: ContentCache | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 rate_budget: RateBudget | None = None) -> None: ...
     @property
     def aio(self) -> AsyncClient: ...
     @property
@@ -139,6 +142,8 @@ class Client:
     def catalog_frame(self) -> pd.DataFrame: ...
     def sizes(self, repository: str, tags: Sequence[str] | None = None, *,
               progress: bool | None = None) -> pd.DataFrame: ...
+    def crawl(self, targets: Sequence[str], out: str | os.PathLike[str], tables: str | Sequence[str] | None = None,
+              *, resume: bool = True, progress: bool | None = None) -> CrawlReport: ...
     def files(self, ref: str, platform: str | Platform | None = None, layer: int | str | None = None, *,
               digests: bool = False, progress: bool | None = None,
               limits: LayerLimits | None = None) -> pd.DataFrame: ...

@@ -16,11 +16,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("http core", ("ocinb._http",)),
     ("endpoints", ("ocinb.endpoints",)),
     ("operations", ("ocinb.ops",)),
-    ("notebook layer", ("ocinb.frames", "ocinb.layer_frames", "ocinb.layer_views", "ocinb.plots", "ocinb.views")),
+    ("notebook layer", ("ocinb.frames", "ocinb.layer_frames", "ocinb.layer_views", "ocinb.plots", "ocinb.views",
+                        "ocinb.crawl_tables")),
     ("client", ("ocinb.client",)),
     ("sync facade", ("ocinb.sync_client",)),
     ("top", ("ocinb._defaults", "ocinb.widgets", "ocinb.cli", "ocinb.demo", "ocinb.testing", "ocinb.__main__",
-             "ocinb")),
+             "ocinb.dask", "ocinb")),
 ]
 """From the bottom up: a module may import its own layer and those below, never one above."""
 

@@ -40,6 +40,7 @@ def _execute(path: Path, demo: DemoInfo, cache: Path, monkeypatch: pytest.Monkey
     """Run ``path`` top to bottom in a fresh kernel pointed at the demo registry; raise on any cell error."""
     env = {"OCINB_REGISTRY": demo.registry, "OCINB_IMAGE": demo.image, "OCINB_TAGS": "",
            "OCINB_PLATFORM": "linux/amd64", "OCINB_CACHE_DIR": str(cache), "OCINB_INSIDE_IMAGE": "demo/layered:1.0",
+           "OCINB_CRAWL_OUT": str(cache.parent / "crawl"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -66,7 +67,8 @@ def text_of(book: nbformat.NotebookNode) -> str:
 
 def test_notebooks_are_committed_clean() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_size_audit.ipynb", "03_supply_chain.ipynb",
-                                           "04_explorer.ipynb", "05_inside_the_image.ipynb"]
+                                           "04_explorer.ipynb", "05_inside_the_image.ipynb",
+                                           "07_org_audit.ipynb"]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
         nbformat.validate(book)
@@ -99,10 +101,46 @@ def test_notebook_runs(path: Path, demo: DemoInfo, tmp_path: Path, monkeypatch: 
         assert "3 referrers, read from the fallback tag" in text
         assert "└─ application/spdx+json" in text and "    └─ application/vnd.dev.cosign.artifact.sig.v1+json" in text
         assert "demo/app:2.0 — 2 packages" in text
+    elif path.stem == "07_org_audit":
+        assert f"crawled {demo.registry}: " in text and ", 0 errors" in text
+        signed, unsigned, repos = _signatures_counted_by_hand(demo.registry)
+        assert f"{signed} signed tags, {unsigned} without a signature, in {repos} repositories" in text
+        assert "ADD file:" in text and "unique_mib" in text
     elif path.stem == "04_explorer":
         widgets = [o for o in outputs(book) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert widgets
         assert "2.0 linux/amd64 ok" in text
+
+
+def _signatures_counted_by_hand(address: str) -> tuple[int, int, int]:
+    """(signed tags, unsigned tags, repositories with unsigned tags), read with raw HTTP: a tag is signed when its
+    digest's referrers tag (the spec's fallback schema) lists a cosign or Notary signature."""
+    import re
+
+    import httpx
+
+    kinds = {"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.cncf.notary.signature"}
+    accept = {"Accept": "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+                        "application/vnd.docker.distribution.manifest.list.v2+json, "
+                        "application/vnd.docker.distribution.manifest.v2+json"}
+    base = f"http://{address}/v2"
+    signed = unsigned = 0
+    repos: set[str] = set()
+    with httpx.Client() as http:
+        for repo in http.get(f"{base}/_catalog", params={"n": 1000}).json()["repositories"]:
+            listed = http.get(f"{base}/{repo}/tags/list").json().get("tags") or []
+            for tag in listed:
+                if re.fullmatch(r"[a-z0-9]+-[0-9a-f]{32,64}", tag):
+                    continue
+                digest = http.head(f"{base}/{repo}/manifests/{tag}", headers=accept).headers["docker-content-digest"]
+                index = http.get(f"{base}/{repo}/manifests/{digest.replace(':', '-')}", headers=accept)
+                found = index.json().get("manifests", []) if index.status_code == 200 else []
+                if any(d.get("artifactType") in kinds for d in found):
+                    signed += 1
+                else:
+                    unsigned += 1
+                    repos.add(repo)
+    return signed, unsigned, len(repos)
 
 
 def test_size_audit_tables_and_charts(demo: DemoInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import ErrorDetail, RegistryError, TransportError, redact_url
+from ..media_types import MANIFEST_ACCEPT
 from ..reference import is_local_host
 from . import redact
 from .auth import Authenticator
+from .budget import Budget, RateBudget
 from .credentials import Credentials
 from .errors import error_from_response, raise_for_status
 from .headers import parse_ratelimit, parse_retry_after
@@ -137,6 +139,7 @@ class HttpCore:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = USER_AGENT,
+        rate_budget: RateBudget | None = None,
     ) -> None:
         self.host = host
         plain = insecure if insecure is not None else is_local_host(host)
@@ -146,6 +149,7 @@ class HttpCore:
         self.max_concurrency = max_concurrency
         self.rate_limit = RateLimit()
         self.stats = Stats()
+        self.budget = Budget(rate_budget, host)
         self.warnings: list[str] = []
         self._credentials = credentials
         self._verify = verify
@@ -331,17 +335,29 @@ class HttpCore:
             req_headers["Authorization"] = authorization
         content: Any = body() if callable(body) else body
         request = bound.client.build_request(method, url, headers=req_headers, content=content, params=params)
-        self.stats.count(method)
-        try:
-            resp = await bound.client.send(request, stream=True)
-        except httpx.HTTPError:
-            if callable(body) and hasattr(content, "aclose"):
-                await content.aclose()
-            raise
+        async with self.budget.turn(method, url, functools.partial(self._probe_quota, url, authorization)) as turn:
+            self.stats.count(method)
+            try:
+                resp = await bound.client.send(request, stream=True)
+            except httpx.HTTPError:
+                if callable(body) and hasattr(content, "aclose"):
+                    await content.aclose()
+                raise
+            turn.reply(resp.status_code, resp.headers)
         self._observe(resp)
         if resp.status_code < 400 and authorization is None and self._same_host(url):
             bound.auth.learn_anonymous()
         return resp
+
+    async def _probe_quota(self, url: str, authorization: str | None) -> tuple[int, httpx.Headers]:
+        """A HEAD of ``url`` (free on Docker Hub) for the rate budget to learn the quota while it waits."""
+        headers = {"Accept": ", ".join(MANIFEST_ACCEPT)}
+        if authorization:
+            headers["Authorization"] = authorization
+        self.stats.count("HEAD")
+        resp = await self._ensure().client.head(url, headers=headers)
+        self._observe(resp)
+        return resp.status_code, resp.headers
 
     async def request(self, method: str, path_or_url: str, *, scopes: Iterable[str] = (),
                       expect: Iterable[int] = (200,), headers: Mapping[str, str] | None = None,

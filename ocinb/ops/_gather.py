@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+from .._http.budget import bulk, latest_quota
+from ..errors import RateBudgetExceededError
 
 T = TypeVar("T")
 
@@ -14,24 +17,44 @@ PROGRESS_THRESHOLD = 20
 
 async def gather_progress(aws: Sequence[Awaitable[T]], *, progress: bool | None = None,
                           desc: str | None = None) -> list[T]:
-    """``asyncio.gather`` with a ``tqdm.auto`` bar when there are many items (``progress=False`` hides it)."""
-    show = progress if progress is not None else len(aws) > PROGRESS_THRESHOLD
-    if not show or not aws:
-        return list(await asyncio.gather(*aws))
-    from tqdm.auto import tqdm
+    """``asyncio.gather`` as bulk work, with a ``tqdm.auto`` bar when there are many items (``progress=False``
+    hides it) showing the rate-limit quota left.
 
-    bar = tqdm(total=len(aws), desc=desc, leave=False)
+    Bulk work keeps the rate budget's reserve: when it is reached, the error raised carries in ``done`` the
+    results finished so far (in order, ``None`` for the unfinished).
+    """
+    show = progress if progress is not None else len(aws) > PROGRESS_THRESHOLD
+    bar: Any = None
+    if show and aws:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(aws), desc=desc, leave=False)
 
     async def tick(aw: Awaitable[T]) -> T:
         try:
             return await aw
         finally:
-            bar.update(1)
+            if bar is not None:
+                quota = latest_quota()
+                if quota is not None:
+                    bar.set_postfix(quota=quota.remaining, refresh=False)
+                bar.update(1)
 
     try:
-        return list(await asyncio.gather(*(tick(aw) for aw in aws)))
+        with bulk():
+            results = await asyncio.gather(*(tick(aw) for aw in aws), return_exceptions=True)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+    stop: RateBudgetExceededError | None = None
+    for r in results:
+        if isinstance(r, RateBudgetExceededError):
+            stop = stop or r
+        elif isinstance(r, BaseException):
+            raise r
+    if stop is not None:
+        raise stop.with_done([None if isinstance(r, BaseException) else r for r in results])
+    return cast(list[T], results)
 
 
 class SingleFlight:
