@@ -23,7 +23,7 @@ from ..endpoints.repository import RepositoryEndpoints
 from ..errors import LayerError, LayerLimitError, UnsupportedLayerError
 from ..models import Descriptor, ImageManifest
 from ..tarfs import FORMAT_VERSION, FileEntry, LayerFiles, LayerLimits, dump_layer, load_layer, make_entry
-from .toc_reader import SOURCES, TocUnavailable, read_toc, toc_format
+from .toc_reader import SOURCES, TocUnavailable, read_toc, toc_claim, toc_format
 
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError)
 try:
@@ -67,11 +67,12 @@ def layer_kind(desc: Descriptor) -> str:
     raise UnsupportedLayerError(media_type, desc.digest)
 
 
-def cache_kind(digests: bool, source: str = "tar") -> str:
-    """The cache namespace of file tables (the format version and, for a TOC's table, its source are part of
-    the key, so a TOC-built table is never taken for a streamed one)."""
+def cache_kind(digests: bool, source: str = "tar", claim: str = "") -> str:
+    """The cache namespace of file tables (the format version and, for a TOC's table, its source and the
+    :func:`~ocinb.ops.toc_reader.toc_claim` it was verified against are part of the key, so a TOC-built table is
+    never taken for a streamed one, nor for another manifest's claim)."""
     if source != "tar":
-        return f"files-v{FORMAT_VERSION}-{source}"
+        return f"files-v{FORMAT_VERSION}-{source}-{claim}"
     return f"files-v{FORMAT_VERSION}{'-digests' if digests else ''}"
 
 
@@ -411,7 +412,7 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
             note = str(exc)
     if use_cache:
         kinds = [cache_kind(flavour) for flavour in ((True,) if digests else (False, True))]
-        kinds += [cache_kind(False, SOURCES[fmt])] if fmt is not None else []
+        kinds += [cache_kind(False, SOURCES[fmt], toc_claim(desc, fmt))] if fmt is not None else []
         for key in kinds:
             data = repo.cache.get_table(key, desc.digest)
             found = load_layer(data) if data is not None else None
@@ -424,7 +425,8 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
             note = f"{SOURCES[fmt]} not used: {exc}"
         else:
             if use_cache:
-                repo.cache.put_table(cache_kind(False, listed.source), desc.digest, dump_layer(listed))
+                repo.cache.put_table(cache_kind(False, listed.source, toc_claim(desc, fmt)), desc.digest,
+                                     dump_layer(listed))
             return listed
     loop = asyncio.get_running_loop()
     q: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_BATCHES)

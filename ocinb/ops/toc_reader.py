@@ -56,6 +56,14 @@ def toc_format(desc: Descriptor) -> str | None:
     return "estargz" if estargz else "zstd-chunked" if chunked else None
 
 
+def toc_claim(desc: Descriptor, fmt: str) -> str:
+    """A short hash of the annotations a ``fmt`` TOC is verified against: part of its cache key, so a table
+    verified for one manifest's claim is never served to a manifest that claims another TOC."""
+    notes = desc.annotations or {}
+    keys = (ESTARGZ_TOC_DIGEST,) if fmt == "estargz" else (ZSTD_CHUNKED_CHECKSUM, ZSTD_CHUNKED_POSITION)
+    return hashlib.sha256("\n".join(notes.get(k, "") for k in keys).encode()).hexdigest()[:32]
+
+
 async def _ranged(repo: RepositoryEndpoints, desc: Descriptor, start: int, end: int) -> bytes:
     try:
         data = await repo.blobs.read_range(desc.digest, start, end)
