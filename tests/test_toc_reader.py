@@ -9,9 +9,12 @@ the ``gzip`` and ``zstd`` tools) and against ocinb's full streamed reading of th
 from __future__ import annotations
 
 import asyncio
+import gzip
+import hashlib
 import json
 import random
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from test_layer_reader import LETTER, RICH, gnu_tar_listing, perm_string
 from ocinb import media_types as mt
 from ocinb.cache import ContentCache
 from ocinb.client import AsyncClient
+from ocinb.errors import LayerError, RegistryError
 from ocinb.models import Descriptor, ImageManifest
 from ocinb.ops.layer_reader import cache_kind, read_layer
 from ocinb.ops.push import Layer
@@ -263,3 +267,46 @@ def test_files_frame_reports_source_and_fallbacks(registry: LocalRegistry, repo:
     ok, bad = asyncio.run(go())
     assert set(ok["source"]) == {"estargz-toc"} and ok.attrs.get("toc_fallbacks") is None
     assert set(bad["source"]) == {"tar"} and "toc.digest" in bad.attrs["toc_fallbacks"][0]
+
+
+def test_read_range_returns_exactly_the_bytes_or_none(registry: LocalRegistry, range_proxy: FaultProxy, repo: str,
+                                                      tmp_path: Path) -> None:
+    """The ranged read gives the blob's bytes [a, b) from the real registry (206, length checked), and ``None``
+    through a proxy that strips Range (200, whose body is not read) or refuses it (416); the real registry
+    always honours Range, hence the proxy."""
+    layer = build("zstd-chunked", CONTENT[:5])
+    desc = push(registry, repo, layer, "zstd-chunked", where=tmp_path)
+
+    async def go(server: LocalRegistry | FaultProxy) -> list[bytes | None]:
+        async with client_for(server, tmp_path / "c") as client:
+            blobs = client.repo(repo).blobs
+            return [await blobs.read_range(desc.digest, a, b) for a, b in ((0, 1), (100, 300), (desc.size - 9,
+                                                                                                 desc.size))]
+
+    async def past_the_end() -> None:
+        async with client_for(registry, tmp_path / "c") as client:
+            await client.repo(repo).blobs.read_range(desc.digest, 100, desc.size + 100)
+
+    assert asyncio.run(go(registry)) == [layer.blob[0:1], layer.blob[100:300], layer.blob[-9:]]
+    assert asyncio.run(go(range_proxy)) == [None, None, None]
+    with pytest.raises(RegistryError, match="RANGE_INVALID"):  # the registry clips it: a short 206 is an error
+        asyncio.run(past_the_end())
+
+
+def test_an_estargz_toc_header_declaring_100_mb(registry: LocalRegistry, repo: str, tmp_path: Path) -> None:
+    """A TOC member whose tar header declares a 100 MB ``stargz.index.json`` (with a few bytes behind it) is refused
+    at LayerLimits.max_toc_bytes without reading more; the stream then finds the tar truncated: a clear
+    LayerError, and nothing is cached."""
+    good = build("estargz", CONTENT[:5])
+    info = tarfile.TarInfo("stargz.index.json")
+    info.size = 100 * 1024**2
+    member = gzip.compress(info.tobuf(tarfile.PAX_FORMAT) + b"{}" + bytes(510), mtime=0)
+    blob = good.blob[:good.toc_offset] + member + estargz_footer(good.toc_offset)
+    layer = LazyLayer(blob, {ESTARGZ_TOC_DIGEST: "sha256:" + hashlib.sha256(b"{}").hexdigest()},
+                      gzip.decompress(blob))
+    desc = push(registry, repo, layer, "estargz", where=tmp_path)
+    with pytest.raises(LayerError, match=r"unexpected end of data|truncated"):
+        read(registry, repo, desc, tmp_path / "cache")
+    cache = ContentCache(tmp_path / "cache")
+    assert cache.get_table(cache_kind(False), desc.digest) is None
+    assert cache.get_table(cache_kind(False, "estargz-toc", toc_claim(desc, "estargz")), desc.digest) is None
