@@ -32,7 +32,7 @@ from ocinb.errors import LayerError, RegistryError
 from ocinb.models import Descriptor, ImageManifest
 from ocinb.ops.layer_reader import cache_kind, read_layer
 from ocinb.ops.push import Layer
-from ocinb.ops.toc_reader import toc_claim
+from ocinb.ops.toc_reader import TocUnavailable, toc_claim, toc_entries
 from ocinb.tarfs import FileEntry, LayerFiles, LayerLimits
 from ocinb.testing import AccessLogEntry, LocalRegistry
 
@@ -310,3 +310,28 @@ def test_an_estargz_toc_header_declaring_100_mb(registry: LocalRegistry, repo: s
     cache = ContentCache(tmp_path / "cache")
     assert cache.get_table(cache_kind(False), desc.digest) is None
     assert cache.get_table(cache_kind(False, "estargz-toc", toc_claim(desc, "estargz")), desc.digest) is None
+
+
+@pytest.mark.parametrize("entry", [
+    {"name": "a", "type": "weird", "mode": 420}, {"name": "a", "type": "reg", "size": -5, "mode": 420},
+    {"name": 7, "type": "reg", "mode": 420}, {"name": "", "type": "dir", "mode": 493},
+    {"name": "a", "type": "reg", "mode": 420, "modtime": "yesterday"},
+    {"name": "a", "type": "reg", "mode": 420, "xattrs": {"user.x": "%%%"}}, "not an object"])
+def test_absurd_toc_entries_are_refused(entry: Any) -> None:
+    """A verified TOC whose entries are absurd (unknown type, negative size, no name, bad time or xattr) is not
+    used: TocUnavailable, which makes the reader stream the layer and say why."""
+    with pytest.raises(TocUnavailable):
+        toc_entries({"version": 1, "entries": [entry]}, "estargz-toc", LayerLimits())
+
+
+def test_toc_entries_skip_chunks_and_respect_max_entries() -> None:
+    """``chunk`` entries continue a file and are no rows; more entries than LayerLimits.max_entries are refused."""
+    doc = {"version": 1, "entries": [{"name": "big", "type": "reg", "size": 10, "mode": 420},
+                                     {"name": "big", "type": "chunk", "chunkOffset": 5, "chunkSize": 5},
+                                     {"name": "d/", "type": "dir", "mode": 493}]}
+    rows = toc_entries(doc, "estargz-toc", LayerLimits())
+    assert [(e.path, e.type, e.size) for e in rows] == [("/big", "file", 10), ("/d", "dir", 0)]
+    with pytest.raises(TocUnavailable, match="max_entries"):
+        toc_entries(doc, "estargz-toc", LayerLimits(max_entries=1))
+    with pytest.raises(TocUnavailable, match="version 1"):
+        toc_entries({"version": 2, "entries": []}, "estargz-toc", LayerLimits())
