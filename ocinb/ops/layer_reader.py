@@ -5,6 +5,8 @@ digest at the end) and feeds a bounded queue; a worker thread decompresses (``is
 else the stdlib; ``zstandard`` for zstd, across frames) and walks the tar headers in place in 1 MiB buffers
 (ustar, GNU and PAX; about 2.5× faster than ``tarfile``'s stream mode, measured on a /usr tree). Results are
 returned, and cached by layer digest, only once the digest has been verified and the stream ended cleanly.
+A layer annotated as eStargz or zstd:chunked is listed from its table of contents instead (``toc_reader``),
+and streamed when that TOC cannot be fetched with Range or does not verify.
 """
 
 from __future__ import annotations
