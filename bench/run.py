@@ -596,9 +596,10 @@ def main() -> None:
     parser.add_argument("--big-runs", type=int, default=3, help="runs per client for the 512 MiB cases")
     parser.add_argument("--size-mib", type=int, default=512, help="size of the big blob")
     parser.add_argument("--tags", type=int, default=200, help="tags for case 1")
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8")
     parser.add_argument("--inside-mib", type=int, default=1300,
                         help="tar size of case 7's layer (about 500 MiB gzip from /usr)")
+    parser.add_argument("--toc-mib", type=int, default=256, help="tar size of case 8's eStargz / zstd:chunked layer")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
     args = parser.parse_args()
     cases = {c.strip() for c in args.cases.split(",")}
@@ -651,6 +652,12 @@ def main() -> None:
             with LocalRegistry(storage_dir=tmp / "registry7") as reg:
                 b.loads["7"] = os.getloadavg()
                 case7(b, reg)
+        if "8" in cases:
+            from toc_layers import case8
+
+            with LocalRegistry(storage_dir=tmp / "registry8") as reg:
+                b.loads["8"] = os.getloadavg()
+                case8(b, reg)
         if "5" in cases:
             b.loads["5"] = os.getloadavg()
             case5(b)

@@ -320,7 +320,7 @@ class AsyncClient:
         attrs = {"reference": ref, "digest": str(d.manifest.digest),
                  "index_digest": str(d.top.digest) if d.entry is not None else None,
                  "platform": str(d.platform) if d.platform is not None else None,
-                 "diff_id_mismatches": found.diff_id_mismatches or None}
+                 "diff_id_mismatches": found.diff_id_mismatches or None, "toc_fallbacks": found.toc_notes or None}
         return found, attrs
 
     async def files(self, ref: str, platform: str | Platform | None = None, layer: int | str | None = None, *,

@@ -66,7 +66,7 @@ def files_frame(layers: Sequence[LayerFiles], indexes: Sequence[int]) -> pd.Data
     (permission bits), ``uid``, ``gid``, ``uname``, ``gname``, ``mtime`` (UTC), ``linkname``, ``whiteout_target``
     (the path a whiteout deletes), ``devmajor``/``devminor`` (devices), ``xattrs`` (JSON), ``digest`` (sha256 of
     the content with ``digests=True``), ``flags`` (comma-separated: absolute, dotdot, non_utf8, bare_whiteout),
-    ``source`` (``tar``: where the row came from).
+    ``source`` (where the row came from: ``tar``, ``estargz-toc``, ``zstd-chunked-toc``).
     """
     cols: dict[str, list[Any]] = {name: [] for name in FILES_COLUMNS}
     for layer, index in zip(layers, indexes, strict=True):

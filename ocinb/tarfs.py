@@ -65,8 +65,10 @@ class FileEntry:
 class LayerFiles:
     """The file table of one layer blob: its entries and what the reader learned about the stream.
 
-    ``status`` is ``read``, or ``foreign`` / ``non-distributable`` for layers reported without a download (then
-    ``entries`` is empty). ``format`` is what the bytes were (``gzip``, ``zstd``, ``tar``), sniffed from the magic;
+    ``source`` is ``tar`` (streamed), ``estargz-toc`` or ``zstd-chunked-toc`` (only the table of contents was
+    read, with Range requests: then ``diff_id`` and ``expanded_size`` are unknown). ``status`` is ``read``, or
+    ``foreign`` / ``non-distributable`` for layers reported without a download (then ``entries`` is empty).
+    ``format`` is what the bytes were (``gzip``, ``zstd``, ``tar``), sniffed from the magic;
     ``diff_id`` is the sha256 of the uncompressed tar; ``expanded_size`` its length.
     """
 
@@ -81,6 +83,9 @@ class LayerFiles:
     digests: bool = False
     source: str = "tar"
     urls: tuple[str, ...] = ()
+    toc_note: str | None = None
+    """Why a layer that announced a table of contents was streamed whole instead (Range refused, a TOC that did
+    not verify); ``None`` when it had none or its TOC was used."""
     columns: dict[str, list[Any]] | None = field(default=None, repr=False, compare=False)
     """The entries column by column when they came from the cache (the files table is built from these)."""
 
@@ -171,7 +176,7 @@ def dump_layer(layer: LayerFiles) -> bytes:
             value = getattr(entry, name)
             columns[name].append(list(value) if name == "flags" else value)
     meta = {k: getattr(layer, k) for k in ("digest", "media_type", "compressed_size", "status", "format",
-                                           "diff_id", "expanded_size", "digests", "source")}
+                                           "diff_id", "expanded_size", "digests", "source", "toc_note")}
     meta["urls"] = list(layer.urls)
     return json.dumps({"version": FORMAT_VERSION, "layer": meta, "entries": columns},
                       separators=(",", ":")).encode()
@@ -198,7 +203,9 @@ def load_layer(data: bytes) -> LayerFiles | None:
         return LayerFiles(digest=meta["digest"], media_type=meta["media_type"],
                           compressed_size=meta["compressed_size"], entries=entries, status=meta["status"],
                           format=meta["format"], diff_id=meta["diff_id"], expanded_size=meta["expanded_size"],
-                          digests=meta["digests"], source=meta["source"], urls=tuple(meta["urls"]), columns=cols)
+                          digests=meta["digests"], source=meta["source"], urls=tuple(meta["urls"]),
+                          toc_note=meta.get("toc_note"),
+                          columns=cols)
     except (ValueError, KeyError, TypeError, IndexError):
         return None
 
@@ -566,7 +573,9 @@ class LayerLimits:
     A layer may expand to ``max_expanded_bytes`` (64 GiB), and past ``ratio_floor`` (16 MiB) to no more than
     ``max_ratio`` (256) times its compressed size: a gzip bomb of a few KB stops at 16 MiB, a real layer (2-10×)
     never meets it. ``max_entries`` (2,000,000) bounds the table, ``max_header_bytes`` (1 MiB) each PAX or GNU
-    long-name header, so a hostile header cannot take memory. ``None`` switches a rule off.
+    long-name header, so a hostile header cannot take memory. ``max_toc_bytes`` (64 MiB) bounds an eStargz or
+    zstd:chunked table of contents, compressed and expanded (containers/storage allows 150 MiB; a bigger one is
+    not fetched and the layer is streamed instead). ``None`` switches a rule off.
     """
 
     max_expanded_bytes: int | None = 64 * 1024**3
@@ -574,3 +583,4 @@ class LayerLimits:
     ratio_floor: int = 16 * 1024**2
     max_entries: int | None = 2_000_000
     max_header_bytes: int | None = 1024**2
+    max_toc_bytes: int | None = 64 * 1024**2

@@ -4,7 +4,7 @@
 # registry, Debian's docker-registry), "browser" (Chromium and a font, which Playwright drives in the
 # explorer's browser test; Playwright's own browser download is never used), "skopeo" (the independent
 # resolver some tests compare with), "umoci" (the independent layer unpacker the squash tests compare
-# with) and "catalogers" (rpm with rpmbuild and the Go toolchain: the package
+# with, and the zstd tool the TOC tests decompress zstd:chunked layers with) and "catalogers" (rpm with rpmbuild and the Go toolchain: the package
 # catalogers' tests build an rpm database and a Go binary and compare with rpm and go).
 # `apt-get update` runs once, and only when something is missing.
 set -euo pipefail
@@ -44,7 +44,9 @@ for group in "${@:-registry}"; do
       installed libatomic1 || want+=(libatomic1)
       ;;
     skopeo) command -v skopeo >/dev/null 2>&1 || want+=(skopeo) ;;
-    umoci) command -v umoci >/dev/null 2>&1 || want+=(umoci) ;;
+    umoci)
+      command -v umoci >/dev/null 2>&1 || want+=(umoci)
+      command -v zstd >/dev/null 2>&1 || want+=(zstd) ;;
     catalogers)
       command -v rpmbuild >/dev/null 2>&1 || want+=(rpm)
       command -v go >/dev/null 2>&1 || want+=(golang-go) ;;

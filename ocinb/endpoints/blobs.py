@@ -147,6 +147,34 @@ class Blobs(Endpoint):
         """A streaming, verified, resumable reader of the blob (``async for chunk in repo.blobs.open(d)``)."""
         return BlobStream(self.ctx, digest, size=size, resumes=resumes, chunk_size=chunk_size)
 
+    async def read_range(self, digest: str, start: int, end: int) -> bytes | None:
+        """end-2 GET of bytes ``[start, end)`` with ``Range: bytes=start-(end-1)``: the 206 body, its
+        ``Content-Range`` and length checked; ``None`` when the registry will not serve a range (200 with the
+        whole body, which is not read, or 416), since Range is only a SHOULD in the distribution spec."""
+        digest = str(Digest.parse(digest))
+        if not 0 <= start < end:
+            raise ValueError(f"an empty or negative byte range [{start}, {end})")
+        want = end - start
+        path = self.ctx.path(f"blobs/{digest}")
+        async with self.ctx.core.stream("GET", path, scopes=self.ctx.pull_scopes,
+                                        headers={"Range": f"bytes={start}-{end - 1}"},
+                                        expect=(200, 206, 416)) as resp:
+            if resp.status_code != 206:
+                return None
+            content_range = resp.headers.get("content-range", "")
+            if not content_range.startswith(f"bytes {start}-{end - 1}/"):
+                raise RegistryError(206, "GET", path, [ErrorDetail(
+                    "RANGE_INVALID", f"asked for bytes {start}-{end - 1}, the registry sent {content_range[:80]!r}")])
+            out = bytearray()
+            async for chunk in resp.aiter_bytes():
+                out += chunk
+                if len(out) > want:
+                    break
+        if len(out) != want:
+            raise RegistryError(206, "GET", path, [ErrorDetail(
+                "SIZE_INVALID", f"asked for {want} bytes of {digest}, the registry sent {len(out)}")])
+        return bytes(out)
+
     async def head(self, digest: str) -> Descriptor:
         """end-2 HEAD: the blob's size (``Content-Length``); :class:`NotFoundError` when absent."""
         digest = str(Digest.parse(digest))

@@ -283,6 +283,11 @@ class ImageFiles:
         return self.details.image
 
     @property
+    def toc_notes(self) -> dict[int, str]:
+        """Layer index → why a layer that announced an eStargz or zstd:chunked TOC was streamed whole instead."""
+        return {i: t.toc_note for i, t in zip(self.layer_indexes, self.layers, strict=True) if t.toc_note}
+
+    @property
     def diff_id_mismatches(self) -> list[int]:
         """Indexes of layers whose uncompressed digest, computed while streaming, is not the config's
         ``rootfs.diff_ids`` entry (the spec pairs ``diff_ids[i]`` with ``layers[i]``)."""

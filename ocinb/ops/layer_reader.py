@@ -5,6 +5,8 @@ digest at the end) and feeds a bounded queue; a worker thread decompresses (``is
 else the stdlib; ``zstandard`` for zstd, across frames) and walks the tar headers in place in 1 MiB buffers
 (ustar, GNU and PAX; about 2.5× faster than ``tarfile``'s stream mode, measured on a /usr tree). Results are
 returned, and cached by layer digest, only once the digest has been verified and the stream ended cleanly.
+A layer annotated as eStargz or zstd:chunked is listed from its table of contents instead (``toc_reader``),
+and streamed when that TOC cannot be fetched with Range or does not verify.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..endpoints.repository import RepositoryEndpoints
 from ..errors import LayerError, LayerLimitError, UnsupportedLayerError
 from ..models import Descriptor, ImageManifest
 from ..tarfs import FORMAT_VERSION, FileEntry, LayerFiles, LayerLimits, dump_layer, load_layer, make_entry
+from .toc_reader import SOURCES, TocUnavailable, read_toc, toc_claim, toc_format
 
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError)
 try:
@@ -66,8 +69,12 @@ def layer_kind(desc: Descriptor) -> str:
     raise UnsupportedLayerError(media_type, desc.digest)
 
 
-def cache_kind(digests: bool) -> str:
-    """The cache namespace of file tables (the format version is part of the key)."""
+def cache_kind(digests: bool, source: str = "tar", claim: str = "") -> str:
+    """The cache namespace of file tables (the format version and, for a TOC's table, its source and the
+    :func:`~ocinb.ops.toc_reader.toc_claim` it was verified against are part of the key, so a TOC-built table is
+    never taken for a streamed one, nor for another manifest's claim)."""
+    if source != "tar":
+        return f"files-v{FORMAT_VERSION}-{source}-{claim}"
     return f"files-v{FORMAT_VERSION}{'-digests' if digests else ''}"
 
 
@@ -384,23 +391,45 @@ def _explain(exc: BaseException, fmt: str) -> str:
 
 async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bool = False,
                      limits: LayerLimits | None = None, progress: Callable[[int], Any] | None = None,
-                     use_cache: bool = True) -> LayerFiles:
+                     use_cache: bool = True, toc: bool = True) -> LayerFiles:
     """The file table of one layer, streamed and verified (or from the content cache, by layer digest).
 
     Foreign and non-distributable layers come back with ``status`` saying so and no entries, without a
     download. ``progress`` is called on the event loop with each compressed byte count as it arrives.
+    A layer annotated as eStargz or zstd:chunked is listed from its table of contents alone (Range requests,
+    verified against the annotation; ``source`` says so) unless ``toc=False`` or ``digests=True``; when that
+    fails the layer is streamed and ``toc_note`` says why.
     """
     kind = layer_kind(desc)
     if kind != "read":
         return LayerFiles(digest=desc.digest, media_type=desc.media_type, compressed_size=desc.size, status=kind,
                           urls=tuple(desc.urls or ()))
+    limits = limits or LayerLimits()
+    fmt: str | None = None
+    note: str | None = None
+    if toc and not digests:
+        try:
+            fmt = toc_format(desc)
+        except TocUnavailable as exc:
+            note = str(exc)
     if use_cache:
-        for flavour in ((True,) if digests else (False, True)):
-            data = repo.cache.get_table(cache_kind(flavour), desc.digest)
+        kinds = [cache_kind(flavour) for flavour in ((True,) if digests else (False, True))]
+        kinds += [cache_kind(False, SOURCES[fmt], toc_claim(desc, fmt))] if fmt is not None else []
+        for key in kinds:
+            data = repo.cache.get_table(key, desc.digest)
             found = load_layer(data) if data is not None else None
             if found is not None:
                 return found
-    limits = limits or LayerLimits()
+    if fmt is not None:
+        try:
+            listed = await read_toc(repo, desc, fmt, limits)
+        except TocUnavailable as exc:
+            note = f"{SOURCES[fmt]} not used: {exc}"
+        else:
+            if use_cache:
+                repo.cache.put_table(cache_kind(False, listed.source, toc_claim(desc, fmt)), desc.digest,
+                                     dump_layer(listed))
+            return listed
     loop = asyncio.get_running_loop()
     q: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_BATCHES)
     space = asyncio.Event()
@@ -457,6 +486,7 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
         raise LayerError("the layer stream was abandoned", desc.digest) from None
     if result.compressed_size != desc.size:
         raise LayerError(f"read {result.compressed_size} bytes, the descriptor says {desc.size}", desc.digest)
+    result.toc_note = note
     if use_cache:
         repo.cache.put_table(cache_kind(digests), desc.digest, dump_layer(result))
     return result
@@ -480,7 +510,8 @@ def pick_layers(image: ImageManifest, layer: int | str | None) -> list[int]:
 
 
 async def read_layers(repo: RepositoryEndpoints, descs: list[Descriptor], *, digests: bool = False,
-                      limits: LayerLimits | None = None, progress: bool | None = None) -> list[LayerFiles]:
+                      limits: LayerLimits | None = None, progress: bool | None = None,
+                      toc: bool = True) -> list[LayerFiles]:
     """The file tables of ``descs`` in order; a ``tqdm.auto`` bar counts compressed bytes while layers stream
     (shown above 32 MiB of layers to stream unless ``progress`` says)."""
     total = sum(d.size for d in descs)
@@ -490,7 +521,7 @@ async def read_layers(repo: RepositoryEndpoints, descs: list[Descriptor], *, dig
 
         bar = tqdm(total=total, unit="B", unit_scale=True, desc="layers", leave=False)
     try:
-        return [await read_layer(repo, d, digests=digests, limits=limits,
+        return [await read_layer(repo, d, digests=digests, limits=limits, toc=toc,
                                  progress=bar.update if bar is not None else None) for d in descs]
     finally:
         if bar is not None:
