@@ -108,7 +108,8 @@ class Client:
                  token: str | None = None, insecure: bool | None = None, verify: bool | str | ssl.SSLContext = True,
                  timeout: float = 60.0, max_concurrency: int = 8, retry: RetryPolicy | None = None,
                  docker_config: bool = True, environment: bool = True, max_manifest_size: int = ...,
-                 cache: ContentCache | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None: ...
+                 cache: ContentCache | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 proxy: str | None = None) -> None: ...
     @property
     def aio(self) -> AsyncClient: ...
     @property

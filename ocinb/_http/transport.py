@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -28,7 +29,9 @@ from .auth import Authenticator
 from .credentials import Credentials
 from .errors import error_from_response, raise_for_status
 from .headers import parse_ratelimit, parse_retry_after
+from .proxy import ProxyRules
 from .retry import RETRYABLE_ERRORS, RetryPolicy
+from .wire import AiohttpWire
 
 __all__ = [
     "USER_AGENT", "Body", "HttpCore", "RateLimit", "Reply", "RetryPolicy", "Stats", "error_from_response",
@@ -40,20 +43,32 @@ redact.install()
 
 
 @functools.lru_cache(maxsize=8)
-def _shared_context(cafile: str | None) -> ssl.SSLContext:
+def _shared_context(cafile: str | None, capath: str | None = None) -> ssl.SSLContext:
     """One verifying TLS context per CA bundle per process: building one costs 10–30 ms."""
-    if cafile is None:
+    if cafile is None and capath is None:
         import certifi
 
         cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile)
+    return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
-def _ssl_context(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    """What to hand httpx for ``verify``: the caller's context, ``False``, or a shared context."""
+def _ssl_context(verify: bool | str | ssl.SSLContext, env: Mapping[str, str] | None = None) -> bool | ssl.SSLContext:
+    """What to verify with: the caller's context, ``False``, a CA bundle, else ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    (as OpenSSL, curl and requests read them), else certifi's bundle. A CA path that does not exist is a
+    ``ValueError`` naming the variable, not an OpenSSL errno."""
     if isinstance(verify, ssl.SSLContext) or verify is False:
         return verify
-    return _shared_context(None if verify is True else str(verify))
+    if verify is not True:
+        if not os.path.exists(str(verify)):
+            raise ValueError(f"verify={str(verify)!r}: no such CA bundle")
+        return _shared_context(str(verify))
+    env = os.environ if env is None else env
+    cafile = env.get("SSL_CERT_FILE") or None
+    capath = env.get("SSL_CERT_DIR") or None
+    for name, value in (("SSL_CERT_FILE", cafile), ("SSL_CERT_DIR", capath)):
+        if value is not None and not os.path.exists(value):
+            raise ValueError(f"{name}={value!r}: no such file or directory")
+    return _shared_context(cafile, capath)
 
 
 USER_AGENT = "ocinb/0.1 (+https://github.com/ocinb/ocinb)"
@@ -137,7 +152,10 @@ class HttpCore:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = USER_AGENT,
+        proxy: str | None = None,
     ) -> None:
+        """``transport`` replaces the default wire (:class:`~ocinb._http.wire.AiohttpWire`), proxies and all;
+        ``proxy`` overrides the environment's proxies (``""``: none), see :mod:`ocinb._http.proxy`."""
         self.host = host
         plain = insecure if insecure is not None else is_local_host(host)
         self.insecure = bool(insecure)
@@ -151,6 +169,7 @@ class HttpCore:
         self._verify = verify
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=15.0)
         self._transport = transport
+        self.proxies = ProxyRules(proxy)
         self._user_agent = user_agent
         self._bound: _Bound | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -172,9 +191,11 @@ class HttpCore:
             # Every connection may stay alive: closing idle surplus only to reopen it costs more.
             pool = max(self.max_concurrency * 2, 16)
             limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+            verify = _ssl_context(self._verify)
+            transport = self._transport or AiohttpWire(verify=verify, pool=pool, proxies=self.proxies)
             client = httpx.AsyncClient(
-                verify=_ssl_context(self._verify), timeout=self._timeout, limits=limits, follow_redirects=False,
-                transport=self._transport, headers={"User-Agent": self._user_agent}, trust_env=False,
+                verify=verify, timeout=self._timeout, limits=limits, follow_redirects=False,
+                transport=transport, headers={"User-Agent": self._user_agent}, trust_env=False,
             )
             self._bound = _Bound(client, Authenticator(self.host, self._credentials, client,
                                                        allow_http_realm=self.insecure),
