@@ -13,9 +13,9 @@ system-deps:
 browser-deps:
 	@bash scripts/system-deps.sh browser
 
-# skopeo: an independent resolver the tests compare ocinb's answers with.
+# skopeo: an independent resolver the tests compare ocinb's answers with; tinyproxy: the proxy tests' proxy.
 test-deps:
-	@bash scripts/system-deps.sh skopeo
+	@bash scripts/system-deps.sh skopeo proxy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

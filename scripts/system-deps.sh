@@ -2,7 +2,8 @@
 # Install the Debian packages ocinb needs, when missing (needs root).
 # Groups: "registry" (the CNCF registry, Debian's docker-registry), "browser" (Chromium, which
 # Playwright drives in the explorer's browser test; Playwright's own browser download is never used)
-# and "skopeo" (the independent resolver some tests compare with).
+# "skopeo" (the independent resolver some tests compare with) and "proxy" (tinyproxy, the real HTTP
+# proxy the proxy tests put in front of the registry).
 set -euo pipefail
 want=()
 for group in "${@:-registry}"; do
@@ -10,7 +11,8 @@ for group in "${@:-registry}"; do
     registry) command -v docker-registry >/dev/null 2>&1 || want+=(docker-registry) ;;
     browser) [ -x /usr/bin/chromium ] || want+=(chromium) ;;
     skopeo) command -v skopeo >/dev/null 2>&1 || want+=(skopeo) ;;
-    *) echo "unknown group: $group (registry, browser, skopeo)" >&2; exit 2 ;;
+    proxy) command -v tinyproxy >/dev/null 2>&1 || want+=(tinyproxy) ;;
+    *) echo "unknown group: $group (registry, browser, skopeo, proxy)" >&2; exit 2 ;;
   esac
 done
 if [ ${#want[@]} -eq 0 ]; then

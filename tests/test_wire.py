@@ -147,3 +147,22 @@ def test_sync_client_closes_its_session(registry: LocalRegistry, tmp_path: Path)
         del c
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_session_closed_when_its_loop_ends_unclosed(registry: LocalRegistry, tmp_path: Path) -> None:
+    """A client never closed, on a loop ``asyncio.run`` ends: the loop's end closes the session (no warning)."""
+    client = ocinb.AsyncClient(registry.address, cache=ContentCache(tmp_path / "c"), docker_config=False,
+                               environment=False)
+
+    async def go() -> AiohttpWire:
+        await client.ping()
+        wire = client._core._ensure().client._transport
+        assert isinstance(wire, AiohttpWire)
+        return wire
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wire = asyncio.run(go())
+        gc.collect()
+    assert wire._session is None
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -10,13 +10,12 @@ from the environment, only through one given explicitly. :func:`proxy_for` is th
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
-
-import aiohttp
 
 from ..reference import is_local_host
 
@@ -40,11 +39,12 @@ class Proxy:
         return f"Proxy({scheme}://{who}{rest})"
 
     @property
-    def auth(self) -> aiohttp.BasicAuth | None:
-        """``aiohttp.BasicAuth`` for ``Proxy-Authorization``, or None without credentials."""
+    def authorization(self) -> str | None:
+        """The ``Proxy-Authorization`` value (Basic, RFC 7617), or None without credentials."""
         if self.username is None and self.password is None:
             return None
-        return aiohttp.BasicAuth(self.username or "", self.password or "")
+        pair = f"{self.username or ''}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def parse_proxy(value: str) -> Proxy:
@@ -131,11 +131,13 @@ def no_proxy_matches(url: str, no_proxy: str) -> bool:
                 return True
             continue
         try:
-            if address is not None and ipaddress.ip_address(name) == address:
+            entry_address = ipaddress.ip_address(name)
+        except ValueError:
+            entry_address = None
+        if entry_address is not None:  # an IP entry matches that IP literal only
+            if entry_address == address:
                 return True
             continue
-        except ValueError:
-            pass
         name = name.removeprefix("*").lstrip(".").rstrip(".")
         if name and (host == name or host.endswith("." + name)):
             return True
