@@ -31,7 +31,6 @@ from .errors import error_from_response, raise_for_status
 from .headers import parse_ratelimit, parse_retry_after
 from .proxy import ProxyRules
 from .retry import RETRYABLE_ERRORS, RetryPolicy
-from .wire import AiohttpWire
 
 __all__ = [
     "USER_AGENT", "Body", "HttpCore", "RateLimit", "Reply", "RetryPolicy", "Stats", "error_from_response",
@@ -122,6 +121,9 @@ class _Bound(NamedTuple):
     client: httpx.AsyncClient
     auth: Authenticator
     limit: asyncio.Semaphore
+    transport: httpx.AsyncBaseTransport
+    headers: dict[str, str]
+    extensions: dict[str, Any]
 
 
 def _redirect_method(status: int, method: str) -> str:
@@ -192,14 +194,18 @@ class HttpCore:
             pool = max(self.max_concurrency * 2, 16)
             limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
             verify = _ssl_context(self._verify)
+            from .wire import AiohttpWire  # here, not at import: aiohttp costs ~60 ms that `import ocinb` need not pay
+
             transport = self._transport or AiohttpWire(verify=verify, pool=pool, proxies=self.proxies)
             client = httpx.AsyncClient(
                 verify=verify, timeout=self._timeout, limits=limits, follow_redirects=False,
                 transport=transport, headers={"User-Agent": self._user_agent}, trust_env=False,
             )
+            headers = {"User-Agent": self._user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
             self._bound = _Bound(client, Authenticator(self.host, self._credentials, client,
                                                        allow_http_realm=self.insecure),
-                                 asyncio.Semaphore(self.max_concurrency))
+                                 asyncio.Semaphore(self.max_concurrency), transport, headers,
+                                 {"timeout": self._timeout.as_dict()})
         elif self._loop is not loop:
             raise RuntimeError(
                 "this ocinb.AsyncClient is bound to the event loop it was first used on; "
@@ -345,20 +351,27 @@ class HttpCore:
 
     async def _send_single_request(self, method: str, url: str, headers: Mapping[str, str], body: Body,
                                    params: Any, authorization: str | None) -> httpx.Response:
-        """One exchange on the wire, its body unread; counted, and its warnings and rate limit noted."""
+        """One exchange on the wire, its body unread; counted, and its warnings and rate limit noted.
+
+        The request goes to the transport itself: auth, redirects and retries are the steps above, so
+        httpx's client-side loop (cookies, its own auth and redirect flow, hooks) would only cost CPU.
+        """
         bound = self._ensure()
-        req_headers = dict(headers)
+        req_headers = httpx.Headers(bound.headers)
+        req_headers.update(headers)  # case-insensitively: a caller's "accept" replaces the default
         if authorization:
             req_headers["Authorization"] = authorization
         content: Any = body() if callable(body) else body
-        request = bound.client.build_request(method, url, headers=req_headers, content=content, params=params)
+        request = httpx.Request(method, url, headers=req_headers, content=content, params=params,
+                                extensions=bound.extensions)
         self.stats.count(method)
         try:
-            resp = await bound.client.send(request, stream=True)
+            resp = await bound.transport.handle_async_request(request)
         except httpx.HTTPError:
             if callable(body) and hasattr(content, "aclose"):
                 await content.aclose()
             raise
+        resp.request = request
         self._observe(resp)
         if resp.status_code < 400 and authorization is None and self._same_host(url):
             bound.auth.learn_anonymous()

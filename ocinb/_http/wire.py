@@ -120,6 +120,7 @@ class AiohttpWire(httpx.AsyncBaseTransport):
         self._ssl: ssl.SSLContext | bool = verify
         self._pool = pool
         self._proxies = proxies or ProxyRules()
+        self._proxied = self._proxies.any  # no proxy anywhere: skip the per-request decision
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard: AsyncIterator[None] | None = None
@@ -153,7 +154,7 @@ class AiohttpWire(httpx.AsyncBaseTransport):
             data = _slices(data)  # Content-Length is in the headers already: still sent unchunked
         url = yarl.URL(str(request.url), encoded=True)
         try:
-            proxy = self._proxies.proxy_for(str(request.url))
+            proxy = self._proxies.proxy_for(str(request.url)) if self._proxied else None
         except ValueError as exc:  # an unusable proxy in the environment: the same answer every time
             raise httpx.UnsupportedProtocol(str(exc)) from None
         proxy_headers: dict[str, str] | None = None
