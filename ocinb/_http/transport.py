@@ -73,6 +73,7 @@ def _ssl_context(verify: bool | str | ssl.SSLContext, env: Mapping[str, str] | N
 USER_AGENT = "ocinb/0.1 (+https://github.com/ocinb/ocinb)"
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 10
+_OBSERVED = frozenset({b"warning", b"ratelimit-limit", b"ratelimit-remaining"})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "content-range", "content-encoding",
                            "transfer-encoding"})
 
@@ -162,6 +163,7 @@ class HttpCore:
         plain = insecure if insecure is not None else is_local_host(host)
         self.insecure = bool(insecure)
         self.base_url = f"{'http' if plain else 'https'}://{host}"
+        self._prefix = self.base_url + "/"
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
         self.rate_limit = RateLimit()
@@ -248,19 +250,33 @@ class HttpCore:
 
     def _same_host(self, url: str) -> bool:
         """Whether ``url`` is on the registry itself (same scheme, host and port): only there goes ``Authorization``."""
+        if url.startswith(self._prefix):  # the common case, without parsing: "<base_url>/..."
+            return True
         parts = urlsplit(url)
         return parts.netloc.rsplit("@", 1)[-1].lower() == self.host.lower() and (
             parts.scheme == urlsplit(self.base_url).scheme
         )
 
     def _observe(self, resp: httpx.Response) -> None:
-        """Note the registry's ``Warning: 299`` texts (logged once each) and its rate-limit headers."""
-        for value in resp.headers.get_list("warning"):
+        """Note the registry's ``Warning: 299`` texts (logged once each) and its rate-limit headers.
+
+        One pass over the raw headers: this runs for every response.
+        """
+        found: dict[bytes, list[bytes]] = {}
+        for key, raw_value in resp.headers.raw:
+            k = key.lower()
+            if k in _OBSERVED:
+                found.setdefault(k, []).append(raw_value)
+        if not found:
+            return
+        encoding = resp.headers.encoding
+        for item in found.get(b"warning", ()):
+            value = item.decode(encoding, "replace")
             if value.startswith("299") and value not in self.warnings:
                 self.warnings.append(value)
                 log.warning("registry warning: %s", value)
-        lim = parse_ratelimit(resp.headers.get("ratelimit-limit"))
-        rem = parse_ratelimit(resp.headers.get("ratelimit-remaining"))
+        lim = parse_ratelimit(resp.headers.get("ratelimit-limit")) if b"ratelimit-limit" in found else None
+        rem = parse_ratelimit(resp.headers.get("ratelimit-remaining")) if b"ratelimit-remaining" in found else None
         if lim or rem:
             self.rate_limit = RateLimit(
                 lim[0] if lim else None, rem[0] if rem else None,
@@ -392,8 +408,12 @@ class HttpCore:
             url = str(resp.request.url)
             chunks: list[bytes] = []
             total = 0
+            # Undecoded unless the answer says it is encoded (a gzipped error or manifest is decoded); a
+            # response read already (a MockTransport's) yields its content through aiter_bytes.
+            raw = not resp.is_stream_consumed and "content-encoding" not in resp.headers
+            pieces = resp.aiter_raw() if raw else resp.aiter_bytes()
             try:
-                async for chunk in resp.aiter_bytes():
+                async for chunk in pieces:
                     total += len(chunk)
                     if max_body is not None and total > max_body:
                         raise RegistryError(resp.status_code, method, url, [ErrorDetail(
