@@ -15,9 +15,9 @@ browser-deps:
 	@bash scripts/system-deps.sh browser
 
 # skopeo: an independent resolver the tests compare ocinb's answers with; umoci: an independent unpacker;
-# rpm and go for the catalogers' tests.
+# rpm and go for the catalogers' tests; tinyproxy: the proxy tests' proxy.
 test-deps:
-	@bash scripts/system-deps.sh skopeo umoci catalogers
+	@bash scripts/system-deps.sh skopeo umoci catalogers proxy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

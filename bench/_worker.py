@@ -1,7 +1,7 @@
 """One big-blob transfer by one Python client, in a fresh process so its peak RSS is its own.
 
 Usage: ``python bench/_worker.py CLIENT OP ADDRESS REPO DIGEST PATH [CHUNK]`` with CLIENT in
-ocinb/dxf/oras, OP in pull/push/push-chunked. Prints JSON: seconds, rss_base, rss_peak, digest.
+ocinb/ocinb-httpx/dxf/oras, OP in pull/push/push-chunked. Prints JSON: seconds, rss_base, rss_peak, digest.
 The clock and the RSS baseline start after imports and client set-up.
 """
 
@@ -26,13 +26,20 @@ def _iter_file(path: str, chunk: int = MIB):  # type: ignore[no-untyped-def]
             yield data
 
 
-def ocinb_op(op: str, address: str, repo: str, digest: str, path: str, chunk: int | None) -> str:
+def ocinb_op(op: str, address: str, repo: str, digest: str, path: str, chunk: int | None,
+             wire: str = "default") -> str:
     import ocinb
     from ocinb.cache import ContentCache
 
     async def main() -> str:
         cache = ContentCache(tempfile.mkdtemp(prefix="ocinb-bench-cache-"))
-        async with ocinb.AsyncClient(address, cache=cache, docker_config=False, environment=False) as client:
+        transport = None
+        if wire == "httpx":
+            import httpx
+
+            transport = httpx.AsyncHTTPTransport()
+        async with ocinb.AsyncClient(address, cache=cache, docker_config=False, environment=False,
+                                     transport=transport) as client:
             r = client.repo(repo)
             await client.ping()
             with PeakRSS() as rss:
@@ -102,6 +109,9 @@ def _report(seconds: float, rss: PeakRSS, digest: str) -> None:
 def main() -> None:
     client, op, address, repo, digest, path = sys.argv[1:7]
     chunk = int(sys.argv[7]) if len(sys.argv) > 7 and sys.argv[7] != "0" else None
+    if client == "ocinb-httpx":  # ocinb over httpx's own transport, the wire it had before aiohttp
+        ocinb_op(op, address, repo, digest, path, chunk, wire="httpx")
+        return
     {"ocinb": ocinb_op, "dxf": dxf_op, "oras": oras_op}[client](op, address, repo, digest, path, chunk)
 
 

@@ -26,7 +26,7 @@ from ocinb.ops.push import Layer
 from ocinb.testing import LocalRegistry
 
 HERE = Path(__file__).resolve().parent
-CASE = "7. files of a big layer"
+CASE = "9. files of a big layer"
 
 
 def build_tar(path: Path, limit: int) -> tuple[int, int]:
@@ -63,7 +63,7 @@ def _sha(path: Path) -> str:
     return "sha256:" + out.split()[0]
 
 
-def case7(b: Any, reg: LocalRegistry) -> None:
+def case9(b: Any, reg: LocalRegistry) -> None:
     from run import _interleaved, _target  # the harness's helpers (bench/run.py imports this module lazily)
 
     tmp = b.tmp / "inside"

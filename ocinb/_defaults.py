@@ -34,7 +34,7 @@ _clients_lock = threading.Lock()
 
 
 def configure(**client_kwargs: Any) -> None:
-    """Set the :class:`~ocinb.AsyncClient` arguments (credentials, ``insecure``, ``cache``, …) of the default
+    """Set the :class:`~ocinb.AsyncClient` arguments (credentials, ``insecure``, ``proxy``, ``cache``, …) of the default
     clients the module-level helpers use; forgets the clients made so far."""
     with _clients_lock:
         old = list(_clients.values())

@@ -103,7 +103,10 @@ class AsyncClient:
     ``registry`` is a host (``ghcr.io``, ``127.0.0.1:5000``, ``docker.io``). Credentials come from the
     arguments, else ``OCINB_USERNAME``/``OCINB_PASSWORD``, else Docker's ``config.json`` (pass
     ``docker_config=False`` to skip it). Local hosts use plain HTTP; ``insecure=True`` forces it.
-    ``verify`` takes a CA bundle path or an ``ssl.SSLContext`` for corporate CAs.
+    ``verify`` takes a CA bundle path or an ``ssl.SSLContext`` for corporate CAs (without it,
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are honoured). Proxies come from ``HTTPS_PROXY``/``HTTP_PROXY``/
+    ``ALL_PROXY``/``NO_PROXY`` as curl reads them; ``proxy=`` overrides those (``""``: no proxy), and only
+    it sends a loopback registry through a proxy.
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class AsyncClient:
         cache: ContentCache | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rate_budget: RateBudget | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.registry = parse_registry(registry)
         self.host = api_host(self.registry)
@@ -137,7 +141,7 @@ class AsyncClient:
         """What has been learned about the registry (referrers API, single POST, uploads in flight)."""
         self._core = HttpCore(self.host, credentials=credentials, insecure=insecure, verify=verify, timeout=timeout,
                               max_concurrency=max_concurrency, retry=retry, transport=transport,
-                              rate_budget=rate_budget)
+                              rate_budget=rate_budget, proxy=proxy)
         self._tls = (insecure, verify, transport)  # what the doctor's anonymous probe needs to reach the same host
 
     def __repr__(self) -> str:

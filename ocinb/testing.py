@@ -172,9 +172,11 @@ class LocalRegistry:
         extra_config: dict[str, Any] | None = None,
         log_path: Path | None = None,
         detach: bool = False,
+        tls: tuple[str | Path, str | Path] | None = None,
     ) -> None:
         """``detach=True`` lets the registry outlive this process (``ocinb demo --keep``); otherwise it
-        is stopped with :meth:`stop`, at exit, and (on Linux) when this process dies."""
+        is stopped with :meth:`stop`, at exit, and (on Linux) when this process dies. ``tls`` is a
+        (certificate, key) pair of PEM files: the registry then serves HTTPS only."""
         if htpasswd is not None and token_auth is not None:
             raise ValueError("htpasswd and token_auth are mutually exclusive")
         self.host = host
@@ -187,6 +189,7 @@ class LocalRegistry:
         self._binary = binary
         self.detach = detach
         self.extra_config = extra_config or {}
+        self.tls = (Path(tls[0]), Path(tls[1])) if tls is not None else None
         self._log_arg = Path(log_path) if log_path is not None else None
         self._tmpdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -207,8 +210,8 @@ class LocalRegistry:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:5000`."""
-        return f"http://{self.address}"
+        """Base URL, e.g. `http://127.0.0.1:5000` (`https://` with ``tls``)."""
+        return f"{'https' if self.tls else 'http'}://{self.address}"
 
     @property
     def pid(self) -> int | None:
@@ -254,6 +257,8 @@ class LocalRegistry:
             },
             "health": {"storagedriver": {"enabled": False}},
         }
+        if self.tls is not None:
+            config["http"]["tls"] = {"certificate": str(self.tls[0]), "key": str(self.tls[1])}
         if self.htpasswd is not None:
             htpath = self._tmpdir / "htpasswd"
             htpath.write_text(_bcrypt_htpasswd(self.htpasswd))
@@ -323,7 +328,8 @@ class LocalRegistry:
         started = time.monotonic()
         deadline = started + _START_TIMEOUT
         listening = False
-        with httpx.Client(timeout=1.0, trust_env=False, headers={"User-Agent": _PROBE_AGENT}) as client:
+        with httpx.Client(timeout=1.0, trust_env=False, headers={"User-Agent": _PROBE_AGENT},
+                          verify=not self.tls) as client:  # probing the bind, not the certificate
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
                     break

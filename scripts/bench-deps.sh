@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the peers the benchmark suite compares ocinb with: oras-py and python-dxf into the venv
+# Install the peers the benchmark suite compares ocinb with: oras-py, python-dxf and httpx-aiohttp (a
+# candidate wire, case 1) into the venv
 # (pip), skopeo, curl, openssl and GNU time from Debian when missing (apt needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,9 +9,9 @@ if [ ! -x "$PY" ]; then
   echo "no $PY: run 'make install' first (or set BENCH_PYTHON)" >&2
   exit 1
 fi
-"$PY" - <<'PYEOF' || "$PY" -m pip install --quiet oras python-dxf psutil
+"$PY" - <<'PYEOF' || "$PY" -m pip install --quiet oras python-dxf psutil httpx-aiohttp
 import importlib.util, sys
-sys.exit(0 if all(importlib.util.find_spec(m) for m in ("oras", "dxf", "psutil")) else 1)
+sys.exit(0 if all(importlib.util.find_spec(m) for m in ("oras", "dxf", "psutil", "httpx_aiohttp")) else 1)
 PYEOF
 want=()
 command -v skopeo >/dev/null 2>&1 || want+=(skopeo)

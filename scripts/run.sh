@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:-}"
 case "$target" in
-  test) groups=(base registry browser skopeo umoci catalogers) ;;
+  test) groups=(base registry browser skopeo umoci catalogers proxy) ;;
   demo | lab | bench | fuzz | install | lint | binder-check) groups=(base registry) ;;
   *) echo "usage: bash scripts/run.sh demo|test|lab|bench|fuzz|lint|binder-check [make arguments]" >&2; exit 2 ;;
 esac

@@ -4,8 +4,9 @@
 # registry, Debian's docker-registry), "browser" (Chromium and a font, which Playwright drives in the
 # explorer's browser test; Playwright's own browser download is never used), "skopeo" (the independent
 # resolver some tests compare with), "umoci" (the independent layer unpacker the squash tests compare
-# with, and the zstd tool the TOC tests decompress zstd:chunked layers with) and "catalogers" (rpm with rpmbuild and the Go toolchain: the package
-# catalogers' tests build an rpm database and a Go binary and compare with rpm and go).
+# with, and the zstd tool the TOC tests decompress zstd:chunked layers with) "catalogers" (rpm with rpmbuild and the Go
+# toolchain: the package catalogers' tests build an rpm database and a Go binary and compare with rpm and go)
+# and "proxy" (tinyproxy, the real HTTP proxy the proxy tests put in front of the registry).
 # `apt-get update` runs once, and only when something is missing.
 set -euo pipefail
 
@@ -50,8 +51,9 @@ for group in "${@:-registry}"; do
     catalogers)
       command -v rpmbuild >/dev/null 2>&1 || want+=(rpm)
       command -v go >/dev/null 2>&1 || want+=(golang-go) ;;
+    proxy) command -v tinyproxy >/dev/null 2>&1 || want+=(tinyproxy) ;;
     python) usable_python || { echo "no Python >= 3.11 with venv; run: bash $0 base" >&2; exit 1; }; exit 0 ;;
-    *) echo "unknown group: $group (base, registry, browser, skopeo, umoci, catalogers, python)" >&2; exit 2 ;;
+    *) echo "unknown group: $group (base, registry, browser, skopeo, umoci, catalogers, proxy, python)" >&2; exit 2 ;;
   esac
 done
 if [ ${#want[@]} -eq 0 ]; then

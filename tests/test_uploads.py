@@ -186,7 +186,9 @@ async def test_patch_cut_after_partial_write_restarts_replayable_source(
         async with client(proxy.address, cache) as c:
             desc = await c.repo(repo_name).blobs.upload(path, chunk_size=100_000)
         assert len(proxy.fired) == 1
-        assert proxy.count("GET", f"/v2/{repo_name}/blobs/uploads/") == 1
+        # 2.8 cancels the session when it notices the dropped connection, a moment after the cut: the
+        # first status query may still find it (then one more PATCH meets 404 and a second query follows).
+        assert 1 <= proxy.count("GET", f"/v2/{repo_name}/blobs/uploads/") <= 2
         assert proxy.count("POST") == 2
     finally:
         proxy.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from .budget import Budget, RateBudget
 from .credentials import Credentials
 from .errors import error_from_response, raise_for_status
 from .headers import parse_ratelimit, parse_retry_after
+from .proxy import ProxyRules
 from .retry import RETRYABLE_ERRORS, RetryPolicy
 
 __all__ = [
@@ -42,25 +44,38 @@ redact.install()
 
 
 @functools.lru_cache(maxsize=8)
-def _shared_context(cafile: str | None) -> ssl.SSLContext:
+def _shared_context(cafile: str | None, capath: str | None = None) -> ssl.SSLContext:
     """One verifying TLS context per CA bundle per process: building one costs 10–30 ms."""
-    if cafile is None:
+    if cafile is None and capath is None:
         import certifi
 
         cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile)
+    return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
-def _ssl_context(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    """What to hand httpx for ``verify``: the caller's context, ``False``, or a shared context."""
+def _ssl_context(verify: bool | str | ssl.SSLContext, env: Mapping[str, str] | None = None) -> bool | ssl.SSLContext:
+    """What to verify with: the caller's context, ``False``, a CA bundle, else ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    (as OpenSSL, curl and requests read them), else certifi's bundle. A CA path that does not exist is a
+    ``ValueError`` naming the variable, not an OpenSSL errno."""
     if isinstance(verify, ssl.SSLContext) or verify is False:
         return verify
-    return _shared_context(None if verify is True else str(verify))
+    if verify is not True:
+        if not os.path.exists(str(verify)):
+            raise ValueError(f"verify={str(verify)!r}: no such CA bundle")
+        return _shared_context(str(verify))
+    env = os.environ if env is None else env
+    cafile = env.get("SSL_CERT_FILE") or None
+    capath = env.get("SSL_CERT_DIR") or None
+    for name, value in (("SSL_CERT_FILE", cafile), ("SSL_CERT_DIR", capath)):
+        if value is not None and not os.path.exists(value):
+            raise ValueError(f"{name}={value!r}: no such file or directory")
+    return _shared_context(cafile, capath)
 
 
 USER_AGENT = "ocinb/0.1 (+https://github.com/ocinb/ocinb)"
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 10
+_OBSERVED = frozenset({b"warning", b"ratelimit-limit", b"ratelimit-remaining"})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "content-range", "content-encoding",
                            "transfer-encoding"})
 
@@ -109,6 +124,9 @@ class _Bound(NamedTuple):
     client: httpx.AsyncClient
     auth: Authenticator
     limit: asyncio.Semaphore
+    transport: httpx.AsyncBaseTransport
+    headers: dict[str, str]
+    extensions: dict[str, Any]
 
 
 def _redirect_method(status: int, method: str) -> str:
@@ -140,11 +158,15 @@ class HttpCore:
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = USER_AGENT,
         rate_budget: RateBudget | None = None,
+        proxy: str | None = None,
     ) -> None:
+        """``transport`` replaces the default wire (:class:`~ocinb._http.wire.AiohttpWire`), proxies and all;
+        ``proxy`` overrides the environment's proxies (``""``: none), see :mod:`ocinb._http.proxy`."""
         self.host = host
         plain = insecure if insecure is not None else is_local_host(host)
         self.insecure = bool(insecure)
         self.base_url = f"{'http' if plain else 'https'}://{host}"
+        self._prefix = self.base_url + "/"
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
         self.rate_limit = RateLimit()
@@ -155,6 +177,7 @@ class HttpCore:
         self._verify = verify
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=15.0)
         self._transport = transport
+        self.proxies = ProxyRules(proxy)
         self._user_agent = user_agent
         self._bound: _Bound | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,13 +199,19 @@ class HttpCore:
             # Every connection may stay alive: closing idle surplus only to reopen it costs more.
             pool = max(self.max_concurrency * 2, 16)
             limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+            verify = _ssl_context(self._verify)
+            from .wire import AiohttpWire  # here, not at import: aiohttp costs ~60 ms that `import ocinb` need not pay
+
+            transport = self._transport or AiohttpWire(verify=verify, pool=pool, proxies=self.proxies)
             client = httpx.AsyncClient(
-                verify=_ssl_context(self._verify), timeout=self._timeout, limits=limits, follow_redirects=False,
-                transport=self._transport, headers={"User-Agent": self._user_agent}, trust_env=False,
+                verify=verify, timeout=self._timeout, limits=limits, follow_redirects=False,
+                transport=transport, headers={"User-Agent": self._user_agent}, trust_env=False,
             )
+            headers = {"User-Agent": self._user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
             self._bound = _Bound(client, Authenticator(self.host, self._credentials, client,
                                                        allow_http_realm=self.insecure),
-                                 asyncio.Semaphore(self.max_concurrency))
+                                 asyncio.Semaphore(self.max_concurrency), transport, headers,
+                                 {"timeout": self._timeout.as_dict()})
         elif self._loop is not loop:
             raise RuntimeError(
                 "this ocinb.AsyncClient is bound to the event loop it was first used on; "
@@ -225,19 +254,33 @@ class HttpCore:
 
     def _same_host(self, url: str) -> bool:
         """Whether ``url`` is on the registry itself (same scheme, host and port): only there goes ``Authorization``."""
+        if url.startswith(self._prefix):  # the common case, without parsing: "<base_url>/..."
+            return True
         parts = urlsplit(url)
         return parts.netloc.rsplit("@", 1)[-1].lower() == self.host.lower() and (
             parts.scheme == urlsplit(self.base_url).scheme
         )
 
     def _observe(self, resp: httpx.Response) -> None:
-        """Note the registry's ``Warning: 299`` texts (logged once each) and its rate-limit headers."""
-        for value in resp.headers.get_list("warning"):
+        """Note the registry's ``Warning: 299`` texts (logged once each) and its rate-limit headers.
+
+        One pass over the raw headers: this runs for every response.
+        """
+        found: dict[bytes, list[bytes]] = {}
+        for key, raw_value in resp.headers.raw:
+            k = key.lower()
+            if k in _OBSERVED:
+                found.setdefault(k, []).append(raw_value)
+        if not found:
+            return
+        encoding = resp.headers.encoding
+        for item in found.get(b"warning", ()):
+            value = item.decode(encoding, "replace")
             if value.startswith("299") and value not in self.warnings:
                 self.warnings.append(value)
                 log.warning("registry warning: %s", value)
-        lim = parse_ratelimit(resp.headers.get("ratelimit-limit"))
-        rem = parse_ratelimit(resp.headers.get("ratelimit-remaining"))
+        lim = parse_ratelimit(resp.headers.get("ratelimit-limit")) if b"ratelimit-limit" in found else None
+        rem = parse_ratelimit(resp.headers.get("ratelimit-remaining")) if b"ratelimit-remaining" in found else None
         if lim or rem:
             self.rate_limit = RateLimit(
                 lim[0] if lim else None, rem[0] if rem else None,
@@ -328,21 +371,28 @@ class HttpCore:
 
     async def _send_single_request(self, method: str, url: str, headers: Mapping[str, str], body: Body,
                                    params: Any, authorization: str | None) -> httpx.Response:
-        """One exchange on the wire, its body unread; counted, and its warnings and rate limit noted."""
+        """One exchange on the wire, its body unread; counted, and its warnings and rate limit noted.
+
+        The request goes to the transport itself: auth, redirects and retries are the steps above, so
+        httpx's client-side loop (cookies, its own auth and redirect flow, hooks) would only cost CPU.
+        """
         bound = self._ensure()
-        req_headers = dict(headers)
+        req_headers = httpx.Headers(bound.headers)
+        req_headers.update(headers)  # case-insensitively: a caller's "accept" replaces the default
         if authorization:
             req_headers["Authorization"] = authorization
         content: Any = body() if callable(body) else body
-        request = bound.client.build_request(method, url, headers=req_headers, content=content, params=params)
+        request = httpx.Request(method, url, headers=req_headers, content=content, params=params,
+                                extensions=bound.extensions)
         async with self.budget.turn(method, url, functools.partial(self._probe_quota, url, authorization)) as turn:
             self.stats.count(method)
             try:
-                resp = await bound.client.send(request, stream=True)
+                resp = await bound.transport.handle_async_request(request)
             except httpx.HTTPError:
                 if callable(body) and hasattr(content, "aclose"):
                     await content.aclose()
                 raise
+            resp.request = request
             turn.reply(resp.status_code, resp.headers)
         self._observe(resp)
         if resp.status_code < 400 and authorization is None and self._same_host(url):
@@ -374,8 +424,12 @@ class HttpCore:
             url = str(resp.request.url)
             chunks: list[bytes] = []
             total = 0
+            # Undecoded unless the answer says it is encoded (a gzipped error or manifest is decoded); a
+            # response read already (a MockTransport's) yields its content through aiter_bytes.
+            raw = not resp.is_stream_consumed and "content-encoding" not in resp.headers
+            pieces = resp.aiter_raw() if raw else resp.aiter_bytes()
             try:
-                async for chunk in resp.aiter_bytes():
+                async for chunk in pieces:
                     total += len(chunk)
                     if max_body is not None and total > max_body:
                         raise RegistryError(resp.status_code, method, url, [ErrorDetail(

@@ -300,7 +300,12 @@ async def _seekable(plan: UploadPlan, resumer: _Resumer) -> Descriptor:
     uploads, state = resumer.uploads, resumer.uploads.ctx.state
     if (chunk_size is None and resumer.session is None and plan.data is not None and size <= SINGLE_POST_MAX
             and state.single_post is not False):
-        answer = await uploads.post(digest, plan.data)
+        try:
+            answer: Descriptor | UploadSession | None = await uploads.post(digest, plan.data)
+        except TransportError:
+            # Distribution 2.8 answers 202 without reading the body; behind a proxy that closes after each
+            # answer (tinyproxy) the rest of the body then meets a reset. A new session and a PUT follow.
+            answer = None
         state.single_post = isinstance(answer, Descriptor)
         if isinstance(answer, Descriptor):
             plan.report(size)

@@ -58,7 +58,11 @@ class BlobStream:
         path = self.ctx.path(f"blobs/{self.digest}")
         while True:
             offset = self._received
-            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            # identity: no intermediary may compress; and what comes is hashed raw, whatever its
+            # Content-Encoding says (a gzip layer served as "Content-Encoding: gzip" is still the layer).
+            headers = {"Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
             try:
                 async with self.ctx.core.stream("GET", path, scopes=self.ctx.pull_scopes, headers=headers,
                                                  expect=(200, 206)) as resp:
@@ -71,7 +75,7 @@ class BlobStream:
                         if length and length.isdigit():
                             self.size = int(length)
                             self._hasher = Hasher(self.digest, self.size, what=self._hasher.what)
-                    async for chunk in resp.aiter_bytes(self._chunk_size):
+                    async for chunk in resp.aiter_raw(self._chunk_size):
                         self._received += len(chunk)
                         yield chunk
                 return
