@@ -234,7 +234,8 @@ def test_dpkg_licenses_agree_with_python_debian(status_bytes: bytes) -> None:
             assert row.license is None, row
             continue
         try:
-            parsed = Copyright(path.open(encoding="utf-8", errors="replace"), strict=False)
+            with path.open(encoding="utf-8", errors="replace") as fh:
+                parsed = Copyright(fh, strict=False)
         except Exception:  # not machine-readable, or beyond python-debian: nothing to compare with
             continue
         names = [parsed.header.license.synopsis if parsed.header.license else ""]

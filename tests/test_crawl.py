@@ -213,6 +213,9 @@ def test_sigkill_half_way_then_resume_fetches_nothing_twice(unique_registry: tup
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     assert proc.returncode == -signal.SIGKILL
     done = _journaled(out) & set(images)
     assert len(images) // 2 <= len(done) < len(images), "killed half way"
@@ -282,3 +285,27 @@ def test_client_crawl_takes_references_relative_to_its_registry(demo_registry: t
     assert sorted(_read(tmp_path / "out", "tags")["reference"]) == [
         info.reference("demo/app:2.0"), info.reference("demo/tools:3.19"), info.reference("demo/tools:latest")]
     assert len(_read(tmp_path / "out", "platforms")) == 6 + 2  # 3 platforms and 3 attestations, 2 single images
+
+
+def test_a_catalogued_repository_without_tags_is_empty_not_an_error(tmp_path: Path, cache: Any) -> None:
+    """distribution lists a repository that holds blobs but no tag (a scratch upload, a mount target) in its
+    catalog and answers its tags list with NAME_UNKNOWN: a crawl of the registry finds no tags there and records
+    no error, while the same repository named explicitly is an error."""
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    with LocalRegistry(storage_dir=tmp_path / "storage") as reg:
+        with ocinb.Client(reg.address, docker_config=False, environment=False) as c:
+            kept = c.repo("keep/app").push_image("1", config, [b"kept"])
+            c.repo("gone/app").blobs.upload(b"a blob and no manifest")
+        listed = httpx.get(f"{reg.url}/v2/gone/app/tags/list")
+        assert listed.status_code == 404 and "NAME_UNKNOWN" in listed.text  # the witness: 2.8's own answer
+        assert "gone/app" in httpx.get(f"{reg.url}/v2/_catalog").json()["repositories"]
+        ocinb.configure(docker_config=False, environment=False)
+        try:
+            report = ocinb.crawl(reg.address, tmp_path / "out", ("tags",), progress=False)
+            named = ocinb.crawl(f"{reg.address}/gone/app", tmp_path / "named", ("tags",), progress=False)
+        finally:
+            ocinb.configure()
+    assert report.errors == 0 and len(_read(tmp_path / "out", "errors")) == 0
+    tags = _read(tmp_path / "out", "tags")
+    assert list(tags["repository"]) == ["keep/app"] and list(tags["digest"]) == [kept.digest]
+    assert named.errors == 1

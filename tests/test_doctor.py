@@ -95,38 +95,39 @@ def test_real_registry_gaps_reported_as_they_are(registry: LocalRegistry, seeded
     assert got["catalog"] == "pass" and got["write"] == "skip"
     assert got["rate_limit"] == "info" and got["token_lifetime"] == "skip"
 
-    raw = httpx.Client(base_url=registry.url, trust_env=False)
-    ping = raw.get("/v2/")
-    assert f"Docker-Distribution-API-Version: {ping.headers['docker-distribution-api-version']}" in row(
-        report, "api_version").evidence
-    all_tags = raw.get(f"/v2/{name}/tags/list").json()["tags"]
-    one = raw.get(f"/v2/{name}/tags/list", params={"n": 1})
-    assert len(one.json()["tags"]) == len(all_tags) > 1 and "link" not in one.headers
-    assert f"n=1 → {len(all_tags)} tags (of {len(all_tags)})" in row(report, "tags_n").evidence
-    assert "no Link" in row(report, "tags_link").evidence
-    assert f"largest page: {len(all_tags)} tags" in row(report, "tags_page_max").evidence
+    with httpx.Client(base_url=registry.url, trust_env=False) as raw:
+        ping = raw.get("/v2/")
+        assert f"Docker-Distribution-API-Version: {ping.headers['docker-distribution-api-version']}" in row(
+            report, "api_version").evidence
+        all_tags = raw.get(f"/v2/{name}/tags/list").json()["tags"]
+        one = raw.get(f"/v2/{name}/tags/list", params={"n": 1})
+        assert len(one.json()["tags"]) == len(all_tags) > 1 and "link" not in one.headers
+        assert f"n=1 → {len(all_tags)} tags (of {len(all_tags)})" in row(report, "tags_n").evidence
+        assert "no Link" in row(report, "tags_link").evidence
+        assert f"largest page: {len(all_tags)} tags" in row(report, "tags_page_max").evidence
 
-    head = raw.head(f"/v2/{name}/manifests/latest", headers={"Accept": ", ".join(mt.MANIFEST_ACCEPT)})
-    assert head.headers["docker-content-digest"] == pushed["latest"]
-    assert pushed["latest"] in row(report, "head_digest").evidence
-    referrers = raw.get(f"/v2/{name}/referrers/{pushed['latest']}")
-    assert referrers.status_code == 404
-    assert f"→ {referrers.status_code}" in row(report, "referrers_api").evidence
-    config = raw.get(f"/v2/{name}/manifests/latest", headers={"Accept": mt.OCI_MANIFEST}).json()["config"]
-    ranged = raw.get(f"/v2/{name}/blobs/{config['digest']}", headers={"Range": "bytes=0-0"})
-    assert ranged.status_code == 206
-    assert f"Content-Range: {ranged.headers['content-range']}" in row(report, "blob_range").evidence
-    narrow = raw.get(f"/v2/{name}/manifests/oci-index", headers={"Accept": f"{mt.OCI_MANIFEST}, {mt.DOCKER_MANIFEST}"})
-    assert f"Accept image manifests only → {narrow.status_code}" in row(report, "accept_oci_index").evidence
-    listed = raw.get(f"/v2/{name}/manifests/docker-list", headers={"Accept": mt.DOCKER_MANIFEST_LIST})
-    assert listed.headers["content-type"] == mt.DOCKER_MANIFEST_LIST
-    assert f"→ 200 {mt.DOCKER_MANIFEST_LIST}" in row(report, "accept_docker_list").evidence
+        head = raw.head(f"/v2/{name}/manifests/latest", headers={"Accept": ", ".join(mt.MANIFEST_ACCEPT)})
+        assert head.headers["docker-content-digest"] == pushed["latest"]
+        assert pushed["latest"] in row(report, "head_digest").evidence
+        referrers = raw.get(f"/v2/{name}/referrers/{pushed['latest']}")
+        assert referrers.status_code == 404
+        assert f"→ {referrers.status_code}" in row(report, "referrers_api").evidence
+        config = raw.get(f"/v2/{name}/manifests/latest", headers={"Accept": mt.OCI_MANIFEST}).json()["config"]
+        ranged = raw.get(f"/v2/{name}/blobs/{config['digest']}", headers={"Range": "bytes=0-0"})
+        assert ranged.status_code == 206
+        assert f"Content-Range: {ranged.headers['content-range']}" in row(report, "blob_range").evidence
+        narrow = raw.get(f"/v2/{name}/manifests/oci-index",
+                         headers={"Accept": f"{mt.OCI_MANIFEST}, {mt.DOCKER_MANIFEST}"})
+        assert f"Accept image manifests only → {narrow.status_code}" in row(report, "accept_oci_index").evidence
+        listed = raw.get(f"/v2/{name}/manifests/docker-list", headers={"Accept": mt.DOCKER_MANIFEST_LIST})
+        assert listed.headers["content-type"] == mt.DOCKER_MANIFEST_LIST
+        assert f"→ 200 {mt.DOCKER_MANIFEST_LIST}" in row(report, "accept_docker_list").evidence
 
-    assert state.api_version == "registry/2.0"
-    assert state.tags_n_honoured is False and state.tags_link is False
-    assert state.tags_max_page == len(all_tags)
-    assert state.referrers_api is False and state.head_digest is True and state.blob_range is True
-    assert state.catalog is True and state.blob_redirect == ""
+        assert state.api_version == "registry/2.0"
+        assert state.tags_n_honoured is False and state.tags_link is False
+        assert state.tags_max_page == len(all_tags)
+        assert state.referrers_api is False and state.head_digest is True and state.blob_range is True
+        assert state.catalog is True and state.blob_redirect == ""
 
 
 def _pushed_by_log(registry: LocalRegistry, start: int, repos: tuple[str, ...]) -> tuple[set[str], set[str], set[str]]:
@@ -165,26 +166,26 @@ def test_real_registry_write_checks_and_cleanup(registry: LocalRegistry, seeded:
     assert state.single_post is False and state.delete_by_tag is False and state.mount is True
     assert state.oci_subject is False and state.chunk_min_length == 0 and state.manifest_delete is True
 
-    raw = httpx.Client(base_url=registry.url, trust_env=False)
-    post = raw.post(f"/v2/{scratch}-raw/blobs/uploads/", params={"digest": mt.EMPTY_DIGEST}, content=mt.EMPTY_DATA,
-                    headers={"Content-Type": "application/octet-stream"})
-    assert post.status_code == 202  # what the report says 2.8.2 does with a single POST
-    raw.delete(httpx.URL(registry.url).join(post.headers["location"]))
-    assert raw.delete(f"/v2/{name}/manifests/no-such-tag").status_code == 400
+    with httpx.Client(base_url=registry.url, trust_env=False) as raw:
+        post = raw.post(f"/v2/{scratch}-raw/blobs/uploads/", params={"digest": mt.EMPTY_DIGEST}, content=mt.EMPTY_DATA,
+                        headers={"Content-Type": "application/octet-stream"})
+        assert post.status_code == 202  # what the report says 2.8.2 does with a single POST
+        raw.delete(httpx.URL(registry.url).join(post.headers["location"]))
+        assert raw.delete(f"/v2/{name}/manifests/no-such-tag").status_code == 400
 
-    manifests, blobs, tags = _pushed_by_log(registry, start, (scratch, f"{scratch}-mount"))
-    assert len(manifests) == 1 and len(tags) == 1 and len(blobs) >= 4  # the referrer by digest, the image by tag
-    reported = {p.split("@", 1)[1] for p in report.attrs["pushed"] if "@" in p}
-    assert manifests | blobs <= reported
-    accept = {"Accept": ", ".join(mt.MANIFEST_ACCEPT)}
-    for repo in (scratch, f"{scratch}-mount"):
-        for digest in reported:
-            assert raw.head(f"/v2/{repo}/manifests/{digest}", headers=accept).status_code == 404
-            assert raw.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
-        listed = raw.get(f"/v2/{repo}/tags/list")
-        assert listed.status_code == 404 or not (listed.json().get("tags") or [])
-    assert report.attrs["left"] == []
-    assert {p.split(":", 1)[1] for p in report.attrs["pushed"] if "@" not in p} == {t for t in tags}
+        manifests, blobs, tags = _pushed_by_log(registry, start, (scratch, f"{scratch}-mount"))
+        assert len(manifests) == 1 and len(tags) == 1 and len(blobs) >= 4  # the referrer by digest, the image by tag
+        reported = {p.split("@", 1)[1] for p in report.attrs["pushed"] if "@" in p}
+        assert manifests | blobs <= reported
+        accept = {"Accept": ", ".join(mt.MANIFEST_ACCEPT)}
+        for repo in (scratch, f"{scratch}-mount"):
+            for digest in reported:
+                assert raw.head(f"/v2/{repo}/manifests/{digest}", headers=accept).status_code == 404
+                assert raw.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+            listed = raw.get(f"/v2/{repo}/tags/list")
+            assert listed.status_code == 404 or not (listed.json().get("tags") or [])
+        assert report.attrs["left"] == []
+        assert {p.split(":", 1)[1] for p in report.attrs["pushed"] if "@" not in p} == {t for t in tags}
 
 
 def test_fake_with_every_capability() -> None:
@@ -433,17 +434,18 @@ def test_deletes_disabled_reports_what_is_left(seeded: tuple[str, dict[str, str]
         assert row(report, "cleanup").result == "warn"
         left = report.attrs["left"]
         assert left and set(left) <= set(report.attrs["pushed"])
-        raw = httpx.Client(base_url=reg.url, trust_env=False)
-        for item in left:
-            repo, sep, ref = item.partition("@")
-            if sep:
-                statuses = {raw.head(f"/v2/{repo}/manifests/{ref}", headers={"Accept": mt.OCI_MANIFEST}).status_code,
-                            raw.head(f"/v2/{repo}/blobs/{ref}").status_code}
-                assert 200 in statuses, item
-            else:
-                repo, _, tag = item.partition(":")
-                assert tag in raw.get(f"/v2/{repo}/tags/list").json()["tags"]
-        assert all(item in left for item in report.attrs["pushed"])  # nothing could be deleted
+        with httpx.Client(base_url=reg.url, trust_env=False) as raw:
+            for item in left:
+                repo, sep, ref = item.partition("@")
+                if sep:
+                    accept = {"Accept": mt.OCI_MANIFEST}
+                    statuses = {raw.head(f"/v2/{repo}/manifests/{ref}", headers=accept).status_code,
+                                raw.head(f"/v2/{repo}/blobs/{ref}").status_code}
+                    assert 200 in statuses, item
+                else:
+                    repo, _, tag = item.partition(":")
+                    assert tag in raw.get(f"/v2/{repo}/tags/list").json()["tags"]
+            assert all(item in left for item in report.attrs["pushed"])  # nothing could be deleted
 
 
 def test_later_calls_start_from_what_the_doctor_learnt(registry: LocalRegistry,

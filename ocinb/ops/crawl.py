@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from .._http.budget import bulk, latest_quota
 from ..digest import is_digest
 from ..endpoints.repository import RepositoryEndpoints
-from ..errors import OcinbError, RateBudgetExceededError, RegistryError
+from ..errors import NotFoundError, OcinbError, RateBudgetExceededError, RegistryError
 from ..manifest import Manifest
 from ..models import Descriptor
 from ..reference import Reference, is_fallback_tag, parse_registry
@@ -68,6 +68,9 @@ class Target:
     registry: str
     repository: str | None = None
     identifier: str | None = None
+    listed: bool = field(default=False, compare=False)
+    """Whether the repository came from a catalog (so a repository whose tags are all deleted is empty, not an
+    error: distribution keeps such names in its catalog and answers NAME_UNKNOWN for their tags)."""
 
     @classmethod
     def parse(cls, text: str) -> Target:
@@ -503,11 +506,17 @@ async def crawl(
         writer.expanded(key, items)
         return items
 
-    async def tags_of(registry: str, repository: str) -> list[str] | None:
+    async def tags_of(registry: str, repository: str, listed: bool = False) -> list[str] | None:
         target = Target(registry, repository)
 
         async def make() -> list[str]:
-            return [t for t in await open_repo(registry, repository).tags.list() if not is_fallback_tag(t)]
+            try:
+                names = await open_repo(registry, repository).tags.list()
+            except NotFoundError as exc:
+                if listed and "NAME_UNKNOWN" in exc.codes:
+                    return []
+                raise
+            return [t for t in names if not is_fallback_tag(t)]
 
         return await expand(_unit_key("expand", str(target)), make, target)
 
@@ -515,7 +524,7 @@ async def crawl(
         if target.repository is not None:
             return [target]
         names = await expand(_unit_key("expand", str(target)), lambda: list_catalog(target.registry), target)
-        return [Target(target.registry, n) for n in names or []]
+        return [Target(target.registry, n, listed=True) for n in names or []]
 
     Work = tuple[Target, list[CrawlTable], Sequence[str]]
 
@@ -524,7 +533,7 @@ async def crawl(
             return []
         if target.identifier is not None:
             return [(target, by_ref, ())]
-        tags = await tags_of(target.registry, target.repository)
+        tags = await tags_of(target.registry, target.repository, target.listed)
         if tags is None:
             return []
         out: list[Work] = [(Target(target.registry, target.repository, t), by_ref, ()) for t in tags]
