@@ -120,6 +120,12 @@ def files(ref: str, platform: str | Platform | None = None, layer: int | str | N
     return run_sync(client.files(str(parsed), platform, layer, digests=digests, progress=progress, limits=limits))
 
 
+def packages(ref: str, platform: str | Platform | None = None, *, limits: LayerLimits | None = None) -> pd.DataFrame:
+    """The installed packages of the full reference ``ref``; see :meth:`AsyncClient.packages`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.packages(str(parsed), platform, limits=limits))
+
+
 def filesystem(ref: str, platform: str | Platform | None = None, *, digests: bool = False,
                progress: bool | None = None, limits: LayerLimits | None = None) -> pd.DataFrame:
     """The squashed filesystem of the full reference ``ref``; see :meth:`AsyncClient.filesystem`."""

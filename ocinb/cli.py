@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("filesystem", "the squashed filesystem of an image (whiteouts applied), with the layer of each path")
     p.add_argument("ref", metavar="REF")
     p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p = add("packages", "the installed packages of an image (dpkg, apk, rpm, Python, npm, Go), from the layer streams")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
     p = add("waste", "wasted space: paths copied across layers, dive's efficiency and the hidden bytes")
     p.add_argument("ref", metavar="REF")
     p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
@@ -304,6 +307,13 @@ async def _filesystem(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     ref = parse_ref(args.ref, args)
     async with _client(ref.registry, args) as client:
         df = await client.filesystem(_ident(ref), _platform(args.platform), progress=_progress())
+    return _written(df, args, out)
+
+
+async def _packages(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.packages(_ident(ref), _platform(args.platform))
     return _written(df, args, out)
 
 
@@ -538,7 +548,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], Coroutine[Any, Any, int
 COMMANDS: dict[str, Handler] = {
     "tags": _tags, "platforms": _platforms, "layers": _layers, "history": _history, "referrers": _referrers,
     "catalog": _catalog, "inspect": _inspect, "sizes": _sizes, "pull": _pull, "push": _push, "copy": _copy,
-    "files": _files, "filesystem": _filesystem, "waste": _waste,
+    "files": _files, "filesystem": _filesystem, "packages": _packages, "waste": _waste,
     "doctor": _doctor, "blob get": _blob_get, "blob put": _blob_put, "demo": _demo,
 }
 """Each subcommand's handler, by its name as typed (``blob get`` for nested ones)."""

@@ -333,6 +333,23 @@ class AsyncClient:
         found, _ = await self._image_files(ref, platform, None, False, progress)
         return tarfs.waste(found.layers)[1]
 
+    async def packages(self, ref: str, platform: str | Platform | None = None, *,
+                       limits: LayerLimits | None = None) -> pd.DataFrame:
+        """DataFrame: one row per installed package of ``ref`` (dpkg, apk, rpm, Python, npm, Go), with the layer
+        that installed it and its purl, then warning rows; read from the layer streams (only the files the
+        catalogers want are buffered), never unpacked. ``attrs['os']`` is the os-release found, if any."""
+        from . import frames
+        from .ops import packages as packages_ops
+
+        repo, ident = self.parse(ref)
+        found = await packages_ops.image_packages(repo, ident, platform, limits=limits)
+        d, os_release = found.details, found.catalog.os
+        return self._attrs(frames.packages_frame(found.catalog.rows), reference=ref, digest=str(d.manifest.digest),
+                           platform=str(d.platform) if d.platform is not None else None,
+                           os=os_release.pretty_name or os_release.distro if os_release is not None else None,
+                           os_id=os_release.id if os_release is not None else None,
+                           os_version=os_release.version_id if os_release is not None else None)
+
     async def inspect(self, ref: str, platform: str | Platform | None = None, *,
                       contents: bool | None = None) -> InspectView:
         """A rich view of ``ref`` (``_repr_html_`` in notebooks, readable ``repr`` in terminals); the largest files
