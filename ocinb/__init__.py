@@ -80,6 +80,7 @@ if TYPE_CHECKING:
         configure,
         copy,
         default_client,
+        diff,
         doctor,
         files,
         filesystem,
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
         tags,
         waste,
     )
+    from .image_diff import ImageDiff
     from .layer_views import FilesystemTree
     from .testing import LocalRegistry
     from .views import DoctorReport, InspectView
@@ -115,6 +117,8 @@ _LAZY: dict[str, str] = {
     "filesystem": "ocinb._defaults",
     "filesystem_tree": "ocinb._defaults",
     "packages": "ocinb._defaults",
+    "diff": "ocinb._defaults",
+    "ImageDiff": "ocinb.image_diff",
     "FilesystemTree": "ocinb.layer_views",
     "waste": "ocinb._defaults",
     "check_waste": "ocinb._defaults",
@@ -236,6 +240,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "configure",
     "copy",
     "default_client",
+    "diff",
     "doctor",
     "explorer",
     "files",
@@ -253,6 +258,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "DoctorReport",
     "Explorer",
     "FilesystemTree",
+    "ImageDiff",
     "InspectView",
     "LocalRegistry",
 ]

@@ -440,30 +440,41 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
     return result
 
 
+def cached_capture(repo: RepositoryEndpoints, desc: Descriptor, capture_key: str,
+                   digests: bool = False) -> tuple[LayerFiles, dict[int, bytes]] | None:
+    """What :func:`read_layer_capturing` would answer from the content cache alone, ``None`` when not cached."""
+    if layer_kind(desc) != "read":
+        return LayerFiles(digest=desc.digest, media_type=desc.media_type, compressed_size=desc.size,
+                          status=layer_kind(desc), urls=tuple(desc.urls or ())), {}
+    table = None
+    for flavour in ((True,) if digests else (False, True)):
+        data = repo.cache.get_table(cache_kind(flavour), desc.digest)
+        table = load_layer(data) if data is not None else None
+        if table is not None:
+            break
+    held = repo.cache.get_table(f"captured-v1-{capture_key}", desc.digest) if table is not None else None
+    kept = load_captured(held) if held is not None else None
+    return (table, kept) if table is not None and kept is not None else None
+
+
 async def read_layer_capturing(repo: RepositoryEndpoints, desc: Descriptor, capture: Capture, keep: Keep | None,
-                               capture_key: str, *, limits: LayerLimits | None = None,
+                               capture_key: str, *, digests: bool = False, limits: LayerLimits | None = None,
                                progress: Callable[[int], Any] | None = None,
                                use_cache: bool = True) -> tuple[LayerFiles, dict[int, bytes]]:
     """The file table of one layer and the bytes of the regular files ``capture`` asks for (each under its cap,
     reduced by ``keep``), by entry index: one stream for both. ``capture_key`` names what was captured (it keys
     the cache, beside the layer digest), so a second call reads neither the table nor the bytes again."""
-    kind = layer_kind(desc)
-    if kind != "read":
+    if layer_kind(desc) != "read":
         return await read_layer(repo, desc, limits=limits, use_cache=use_cache), {}
-    namespace = f"captured-v1-{capture_key}"
     if use_cache:
-        data = repo.cache.get_table(cache_kind(False), desc.digest) or repo.cache.get_table(cache_kind(True),
-                                                                                          desc.digest)
-        table = load_layer(data) if data is not None else None
-        held = repo.cache.get_table(namespace, desc.digest)
-        kept = load_captured(held) if held is not None else None
-        if table is not None and kept is not None:
-            return table, kept
+        found = cached_capture(repo, desc, capture_key, digests)
+        if found is not None:
+            return found
     captured: dict[int, bytes] = {}
-    result = await _stream(repo, desc, False, limits, progress, capture, keep, captured)
+    result = await _stream(repo, desc, digests, limits, progress, capture, keep, captured)
     if use_cache:
-        repo.cache.put_table(cache_kind(False), desc.digest, dump_layer(result))
-        repo.cache.put_table(namespace, desc.digest, dump_captured(captured))
+        repo.cache.put_table(cache_kind(digests), desc.digest, dump_layer(result))
+        repo.cache.put_table(f"captured-v1-{capture_key}", desc.digest, dump_captured(captured))
     return result, captured
 
 

@@ -39,14 +39,27 @@ class LayerCapture:
     captured: dict[int, bytes]
 
 
-async def capture_layers(repo: RepositoryEndpoints, descs: Sequence[Descriptor], *,
+async def capture_layers(repo: RepositoryEndpoints, descs: Sequence[Descriptor], *, digests: bool = False,
                          limits: LayerLimits | None = None) -> list[LayerCapture]:
-    """Each layer of ``descs`` streamed once (or from the cache), its wanted files' bytes captured on the way."""
+    """Each layer of ``descs`` streamed once (or from the cache), its wanted files' bytes captured on the way
+    (``digests``: each file's sha256 too)."""
     out = []
     for desc in descs:
         table, captured = await layer_reader.read_layer_capturing(repo, desc, _capture, _keep, CAPTURE_KEY,
-                                                                  limits=limits)
+                                                                  digests=digests, limits=limits)
         out.append(LayerCapture(table, captured))
+    return out
+
+
+def cached_layers(repo: RepositoryEndpoints, descs: Sequence[Descriptor], *,
+                  digests: bool = False) -> list[LayerCapture] | None:
+    """:func:`capture_layers` from the content cache alone; ``None`` unless every layer is there."""
+    out = []
+    for desc in descs:
+        found = layer_reader.cached_capture(repo, desc, CAPTURE_KEY, digests)
+        if found is None:
+            return None
+        out.append(LayerCapture(*found))
     return out
 
 
