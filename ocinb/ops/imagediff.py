@@ -5,8 +5,9 @@ The layers the two images share as a prefix (same digests, or the same ChainIDs 
 ``rootfs.diff_ids`` as the image-spec says) are the same filesystem on both sides, so a path neither side's
 later layers touch is the same in both and is never looked at. The shared base is consulted only when its
 contents decide the answer: a differing layer's whiteout reaching into it, or a file a cataloger reads written
-on one side only. Then its tables come from the content cache when known, else it is read once. Otherwise a
-path written on one side only is reported against the base unseen (``base_unknown``).
+on one side only (a package database or metadata file; not executables). Then its tables come from the content
+cache when known, else it is read once. Otherwise a path written on one side only is reported against the base
+unseen (``base_unknown``), Go binaries' packages included.
 """
 
 from __future__ import annotations
@@ -353,10 +354,13 @@ def _has_whiteouts(layers: Sequence[LayerCapture]) -> bool:
 
 
 def _one_sided_wanted(changes: Sequence[FileChange]) -> bool:
+    """Whether a path on one side only is a file a database cataloger reads (a package database, metadata, os-
+    release): then the base's version of it decides the package diff. Executables (the Go cataloger wants every
+    one) do not count: a new binary on one side is reported like any one-sided file, against the base unseen."""
     for c in changes:
         node = c.a or c.b
         if (c.base_unknown and node is not None and node.entry.type in ("file", "hardlink", "symlink")
-                and catalogers.wanted(node.entry.path, node.entry.mode)):
+                and any(not k.executables for k in catalogers.wanted(node.entry.path, node.entry.mode))):
             return True
     return False
 
