@@ -337,3 +337,19 @@ def test_tables_have_the_documented_columns(images: dict[str, list[str]], regist
         frame = d.table(name)
         dtypes = {"str": STR}
         assert [(c, dtypes.get(t, t)) for c, t in documented] == [(c, str(t)) for c, t in frame.dtypes.items()], name
+
+
+def test_summary_html_escapes_registry_strings(registry: LocalRegistry, tmp_path: Path) -> None:
+    """A path and an env value made of markup appear escaped in the HTML summary, never as markup."""
+    hostile = "<script>alert(1)</script>"
+
+    async def build(c: AsyncClient) -> ImageDiff:
+        await push(c, "diff/hostile", "a", [tar_of([{"name": "x", "data": b"1"}])], env=["K=1"])
+        await push(c, "diff/hostile", "b", [tar_of([{"name": "x", "data": b"1"}, {"name": hostile, "data": b"!"}])],
+                   env=[f"K={hostile}"])
+        return await c.diff("diff/hostile:a", "diff/hostile:b")
+
+    d = run(registry, tmp_path / "c", build)
+    html = d._repr_html_()
+    assert hostile not in html and "&lt;script&gt;" in html
+    assert "<script" not in html.lower()

@@ -25,8 +25,8 @@ import ocinb
 from ocinb.cache import ContentCache
 from ocinb.client import AsyncClient
 from ocinb.ops import catalogers
+from ocinb.ops.capture import capture_layers
 from ocinb.ops.describe import describe_image
-from ocinb.ops.packages import capture_layers
 from ocinb.testing import LocalRegistry
 
 DPKG = Path("/var/lib/dpkg")
@@ -208,3 +208,19 @@ def test_module_level_and_cli(built: Built, registry: LocalRegistry, isolated_de
     rows = json.loads(capsys.readouterr().out)
     assert {(r["ecosystem"], r["name"], r["version"]) for r in rows} == set(
         zip(df["ecosystem"], df["name"], df["version"], strict=True))
+
+
+def test_inspect_shows_the_os_and_package_counts(built: Built, registry: LocalRegistry, tmp_path: Path) -> None:
+    """``inspect(contents=True)`` names the OS from os-release and counts the packages per ecosystem: the deb
+    count is dpkg-query's, from the same layer streams."""
+    admindir = tmp_path / "dpkg"
+    (admindir / "info").mkdir(parents=True)
+    (admindir / "status").write_bytes(built.status)
+    view = run(registry, tmp_path / "c", lambda c: c.inspect(built.pushed.ref, contents=True))
+    pretty = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    assert view.os == pretty["PRETTY_NAME"].strip('"')
+    assert view.package_counts["deb"] == len(dpkg_query(admindir))
+    assert view.package_counts["pypi"] >= 2
+    html = view._repr_html_()
+    assert f">{view.package_counts['deb']}<" in html and "Packages" in html
+    assert f"{view.package_counts['deb']} deb" in repr(view)

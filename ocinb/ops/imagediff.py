@@ -26,9 +26,9 @@ from ..endpoints.repository import RepositoryEndpoints
 from ..models import Descriptor, ImageConfig, Platform
 from ..tarfs import LayerFiles, LayerLimits, SquashedEntry, SquashResult, squash, waste
 from . import catalogers
+from .capture import LayerCapture, cached_layers, capture_layers, tree_entries
 from .catalogers import PackageRow
 from .describe import ImageDetails, describe_image
-from .packages import LayerCapture, cached_layers, capture_layers, tree_entries
 
 SEMANTIC_IGNORES = ("mtime", "names")
 """What ``semantic=True`` leaves out, as diffoci's ``--semantic`` does: times, user/group names (and the tar
