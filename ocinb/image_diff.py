@@ -165,9 +165,10 @@ class ImageDiff:
 
     def __repr__(self) -> str:
         c = self.counts()
+        unread = ", not read" if self.shared_layers and not self.base_read else ""
         return (f"ImageDiff({self.a!r} → {self.b!r}: {c['added']} added, {c['removed']} removed, {c['modified']} "
                 f"modified files; {c['packages']} package and {c['config']} config changes; "
-                f"{self.shared_layers} shared layers{'' if self.base_read else ', not read'})")
+                f"{self.shared_layers} shared layers{unread})")
 
     def _repr_html_(self) -> str:
         c = self.counts()
