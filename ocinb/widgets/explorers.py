@@ -112,6 +112,11 @@ class Explorer:
         self.diff_output = ipywidgets.Output(layout=ipywidgets.Layout(width="100%"))
         self.diff_a = TagPicker(self.client, self.repository)
         self.diff_b = TagPicker(self.client, self.repository)
+        for side, picker in (("a", self.diff_a), ("b", self.diff_b)):  # the main picker keeps the ocinb-tag-* names
+            for part in ("picker", "input", "filter", "select"):
+                widget = picker.widget if part == "picker" else getattr(picker, part)
+                widget.remove_class(f"ocinb-tag-{part}")
+                widget.add_class(f"ocinb-diff-{side}-{part}")
         pair = ipywidgets.VBox([ipywidgets.HTML(value="<b>compare two tags</b> (old → new)"),
                                 ipywidgets.HBox([self.diff_a.widget, self.diff_b.widget]), self.diff_output])
         self.widget = ipywidgets.VBox([header, ipywidgets.HBox([left, right]), self.status, self.output, pair])
