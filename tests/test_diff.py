@@ -353,3 +353,17 @@ def test_summary_html_escapes_registry_strings(registry: LocalRegistry, tmp_path
     html = d._repr_html_()
     assert hostile not in html and "&lt;script&gt;" in html
     assert "<script" not in html.lower()
+
+
+def test_sync_client_across_two_registries(images: dict[str, list[str]], registry: LocalRegistry,
+                                           registry2: LocalRegistry, tmp_path: Path) -> None:
+    """``Client.diff(a, b, b_client=other)``: image b on a second registry, the same file rows as within one."""
+    run(registry2, tmp_path / "p", lambda c: push(c, "diff/app", "b", [*BASE, *B_TOP],
+                                                  env=["PATH=/bin", "MODE=new", "EXTRA=1"]))
+    with ocinb.Client(registry.address, cache=ContentCache(tmp_path / "c1"), docker_config=False,
+                      environment=False) as one, \
+            ocinb.Client(registry2.address, cache=ContentCache(tmp_path / "c2"), docker_config=False,
+                         environment=False) as two:
+        across = one.diff("diff/app:a", "diff/app:b", b_client=two)
+        within = one.diff("diff/app:a", "diff/app:b")
+    assert across.files.equals(within.files) and across.shared_layers == 3
