@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         copy,
         crawl,
         default_client,
+        diff,
         doctor,
         files,
         filesystem,
@@ -91,12 +92,14 @@ if TYPE_CHECKING:
         history,
         inspect,
         layers,
+        packages,
         platforms,
         referrers,
         sizes,
         tags,
         waste,
     )
+    from .image_diff import ImageDiff
     from .layer_views import FilesystemTree
     from .testing import LocalRegistry
     from .views import DoctorReport, InspectView
@@ -117,6 +120,9 @@ _LAZY: dict[str, str] = {
     "files": "ocinb._defaults",
     "filesystem": "ocinb._defaults",
     "filesystem_tree": "ocinb._defaults",
+    "packages": "ocinb._defaults",
+    "diff": "ocinb._defaults",
+    "ImageDiff": "ocinb.image_diff",
     "FilesystemTree": "ocinb.layer_views",
     "waste": "ocinb._defaults",
     "check_waste": "ocinb._defaults",
@@ -243,6 +249,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "copy",
     "crawl",
     "default_client",
+    "diff",
     "doctor",
     "explorer",
     "files",
@@ -251,6 +258,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "history",
     "inspect",
     "layers",
+    "packages",
     "platforms",
     "referrers",
     "sizes",
@@ -259,6 +267,7 @@ __all__ = [  # noqa: RUF022 - classes, then functions, then the lazy classes
     "DoctorReport",
     "Explorer",
     "FilesystemTree",
+    "ImageDiff",
     "InspectView",
     "LocalRegistry",
 ]

@@ -24,6 +24,7 @@ from .tarfs import LayerLimits, WasteSummary
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .image_diff import ImageDiff
     from .layer_views import FilesystemTree
     from .ops.crawl import CrawlReport
     from .views import DoctorReport, InspectView
@@ -120,6 +121,21 @@ def files(ref: str, platform: str | Platform | None = None, layer: int | str | N
     :meth:`AsyncClient.files`."""
     client, parsed = _locate(ref)
     return run_sync(client.files(str(parsed), platform, layer, digests=digests, progress=progress, limits=limits))
+
+
+def packages(ref: str, platform: str | Platform | None = None, *, limits: LayerLimits | None = None) -> pd.DataFrame:
+    """The installed packages of the full reference ``ref``; see :meth:`AsyncClient.packages`."""
+    client, parsed = _locate(ref)
+    return run_sync(client.packages(str(parsed), platform, limits=limits))
+
+
+def diff(a: str, b: str, platform: str | Platform | None = None, *, semantic: bool = True,
+         ignore_paths: Sequence[str] = (), read_base: bool | None = None) -> ImageDiff:
+    """What changed from the full reference ``a`` to ``b`` (any registries); see :meth:`AsyncClient.diff`."""
+    client_a, parsed_a = _locate(a)
+    client_b, parsed_b = _locate(b)
+    return run_sync(client_a.diff(str(parsed_a), str(parsed_b), platform, semantic=semantic,
+                                  ignore_paths=ignore_paths, read_base=read_base, b_client=client_b))
 
 
 def filesystem(ref: str, platform: str | Platform | None = None, *, digests: bool = False,

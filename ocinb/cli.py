@@ -96,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("filesystem", "the squashed filesystem of an image (whiteouts applied), with the layer of each path")
     p.add_argument("ref", metavar="REF")
     p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p = add("packages", "the installed packages of an image (dpkg, apk, rpm, Python, npm, Go), from the layer streams")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
+    p = add("diff", "what changed between two images: files, layers, history, config, sizes, packages (only the "
+                    "layers that differ are read)")
+    p.add_argument("a", metavar="A", help="the older image")
+    p.add_argument("b", metavar="B", help="the newer image (a registry of its own allowed)")
+    p.add_argument("--platform", "-p", metavar="P", help="platform of multi-arch images")
+    p.add_argument("--table", "-t", default="files",
+                   choices=("files", "layers", "history", "config", "sizes", "packages"), help="which table to print")
+    p.add_argument("--not-semantic", dest="semantic", action="store_false",
+                   help="also compare times and user/group names (diffoci's default)")
+    p.add_argument("--ignore", action="append", default=[], metavar="GLOB", help="paths to leave out (repeatable)")
     p = add("waste", "wasted space: paths copied across layers, dive's efficiency and the hidden bytes")
     p.add_argument("ref", metavar="REF")
     p.add_argument("--platform", "-p", metavar="P", help="platform of a multi-arch image")
@@ -317,6 +330,29 @@ async def _filesystem(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     async with _client(ref.registry, args) as client:
         df = await client.filesystem(_ident(ref), _platform(args.platform), progress=_progress())
     return _written(df, args, out)
+
+
+async def _packages(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ref = parse_ref(args.ref, args)
+    async with _client(ref.registry, args) as client:
+        df = await client.packages(_ident(ref), _platform(args.platform))
+    return _written(df, args, out)
+
+
+async def _diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ocinb diff A B``: one table of the diff; in table format a summary line first."""
+    a, b = parse_ref(args.a, args), parse_ref(args.b, args)
+    async with _client(a.registry, args) as ca:
+        if b.registry == a.registry:
+            found = await ca.diff(_ident(a), _ident(b), _platform(args.platform), semantic=args.semantic,
+                                  ignore_paths=args.ignore)
+        else:
+            async with _client(b.registry, args) as cb:
+                found = await ca.diff(_ident(a), _ident(b), _platform(args.platform), semantic=args.semantic,
+                                      ignore_paths=args.ignore, b_client=cb)
+    if args.format == "table":
+        out.write(repr(found) + "\n")
+    return _written(found.table(args.table), args, out)
 
 
 async def _waste(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -588,7 +624,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], Coroutine[Any, Any, int
 COMMANDS: dict[str, Handler] = {
     "tags": _tags, "platforms": _platforms, "layers": _layers, "history": _history, "referrers": _referrers,
     "catalog": _catalog, "inspect": _inspect, "sizes": _sizes, "pull": _pull, "push": _push, "copy": _copy,
-    "files": _files, "filesystem": _filesystem, "waste": _waste,
+    "files": _files, "filesystem": _filesystem, "packages": _packages, "diff": _diff, "waste": _waste,
     "doctor": _doctor, "blob get": _blob_get, "blob put": _blob_put, "crawl": _crawl, "demo": _demo,
 }
 """Each subcommand's handler, by its name as typed (``blob get`` for nested ones)."""

@@ -33,6 +33,7 @@ from .ops.referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .image_diff import ImageDiff
     from .layer_views import FilesystemTree
     from .views import DoctorReport, InspectView
 
@@ -371,6 +372,44 @@ class AsyncClient:
         """dive's efficiency numbers and the spec-correct hidden bytes of ``ref`` (see :meth:`waste`)."""
         found, _ = await self._image_files(ref, platform, None, False, progress)
         return tarfs.waste(found.layers)[1]
+
+    async def packages(self, ref: str, platform: str | Platform | None = None, *,
+                       limits: LayerLimits | None = None) -> pd.DataFrame:
+        """DataFrame: one row per installed package of ``ref`` (dpkg, apk, rpm, Python, npm, Go), with the layer
+        that installed it and its purl, then warning rows; read from the layer streams (only the files the
+        catalogers want are buffered), never unpacked. ``attrs['os']`` is the os-release found, if any."""
+        from . import frames
+        from .ops import packages as packages_ops
+
+        repo, ident = self.parse(ref)
+        found = await packages_ops.image_packages(repo, ident, platform, limits=limits)
+        d, os_release = found.details, found.catalog.os
+        return self._attrs(frames.packages_frame(found.catalog.rows), reference=ref, digest=str(d.manifest.digest),
+                           platform=str(d.platform) if d.platform is not None else None,
+                           os=os_release.pretty_name or os_release.distro if os_release is not None else None,
+                           os_id=os_release.id if os_release is not None else None,
+                           os_version=os_release.version_id if os_release is not None else None)
+
+    async def diff(self, a: str, b: str, platform: str | Platform | None = None, *, semantic: bool = True,
+                   ignore_paths: Sequence[str] = (), read_base: bool | None = None,
+                   b_client: AsyncClient | None = None) -> ImageDiff:
+        """What changed from ``a`` to ``b`` (``b`` from ``b_client``'s registry when given): files over the
+        squashed trees, layers, history, config, sizes and packages. Only the layers above the shared base are
+        read; the base only where a whiteout reaches into it or a cataloged file is on one side only (from the
+        cache when known), always with ``read_base=True``, never with ``False``."""
+        from . import image_diff
+        from .ops import imagediff
+
+        repo_a, ident_a = self.parse(a)
+        repo_b, ident_b = (b_client or self).parse(b)
+        result = await imagediff.diff_images(repo_a, ident_a, repo_b, ident_b, platform, semantic=semantic,
+                                             ignore_paths=ignore_paths, read_base=read_base)
+        found = image_diff.ImageDiff.of(a, b, result)
+        for name in image_diff.TABLES:
+            self._attrs(found.table(name), a=a, b=b, a_digest=str(result.a.details.manifest.digest),
+                        b_digest=str(result.b.details.manifest.digest), shared_layers=result.shared,
+                        base_read=result.base_read)
+        return found
 
     async def inspect(self, ref: str, platform: str | Platform | None = None, *,
                       contents: bool | None = None) -> InspectView:

@@ -328,8 +328,8 @@ async def _push_tools(repo: AsyncRepository) -> dict[str, str]:
 
 
 def _tar(entries: Sequence[tuple[Any, ...]], *parts: str) -> tuple[bytes, str]:
-    """A gzipped tar of ``(kind, name, arg)`` entries (file with a size of seeded bytes, dir, symlink, hardlink,
-    whiteout, opaque), with the spec's whiteout names; (blob, diff_id)."""
+    """A gzipped tar of ``(kind, name, arg)`` entries (file with a size of seeded bytes, text with its bytes, dir,
+    symlink, hardlink, whiteout, opaque), with the spec's whiteout names; (blob, diff_id)."""
     raw = io.BytesIO()
     rng = _rng("layered", *parts)
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -337,8 +337,8 @@ def _tar(entries: Sequence[tuple[Any, ...]], *parts: str) -> tuple[bytes, str]:
             info = tarfile.TarInfo(name)
             info.mtime = int(_EPOCH.timestamp())
             data = b""
-            if kind == "file":
-                data = rng.randbytes(rest[0])
+            if kind in ("file", "text"):
+                data = rng.randbytes(rest[0]) if kind == "file" else rest[0]
                 info.size, info.mode = len(data), 0o755 if "/bin/" in name else 0o644
             elif kind == "dir":
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
@@ -374,7 +374,29 @@ a big file (/opt/model/weights.bin); layer 3 empties /var/cache/apk with an opaq
 and symlinks throughout."""
 
 
-async def _push_layered(repo: AsyncRepository) -> str:
+def _apk_db(**packages: str) -> bytes:
+    return "".join(f"P:{n}\nV:{v}\nA:x86_64\nL:MIT\n\n" for n, v in packages.items()).encode()
+
+
+LAYERED_VERSIONS: dict[str, tuple[list[tuple[Any, ...]], list[str]]] = {
+    "1.1": ([("file", "var/cache/apk/APKINDEX.tar.gz", 410 * KIB),
+             ("file", "usr/bin/app", 120 * KIB), ("symlink", "usr/local/bin/app", "/usr/bin/app"),
+             ("file", "usr/share/app/legacy.dat", 30 * KIB),
+             ("text", "lib/apk/db/installed", _apk_db(busybox="1.36.1-r15", openssl="3.1.4-r1", app="1.1.0-r0"))],
+            ["PATH=/usr/local/bin:/usr/bin:/bin", "APP_MODE=classic"]),
+    "2.0": ([("file", "var/cache/apk/APKINDEX.tar.gz", 410 * KIB),
+             ("file", "usr/bin/app", 150 * KIB), ("symlink", "usr/local/bin/app", "/usr/bin/app"),
+             ("file", "usr/bin/app-helper", 40 * KIB), ("file", "usr/share/app/templates.dat", 24 * KIB),
+             ("text", "lib/apk/db/installed", _apk_db(busybox="1.36.1-r15", openssl="3.1.7-r0", app="2.0.0-r0",
+                                                      zlib="1.3.1-r0"))],
+            ["PATH=/usr/local/bin:/usr/bin:/bin", "APP_MODE=fast", "APP_WORKERS=4"]),
+}
+"""demo/layered 1.1 and 2.0: 1.0's first three layers (the same blobs) and a top layer of their own. 2.0
+upgrades openssl and the app, adds zlib, a helper and templates, removes legacy.dat and changes APP_MODE; no
+whiteouts, so a diff of the two never reads the shared base."""
+
+
+async def _push_layered(repo: AsyncRepository) -> dict[str, str]:
     layers = [_tar(entries, str(i)) for i, (_, entries) in enumerate(LAYERED_STEPS)]
     when = _EPOCH + timedelta(days=60)
     config = {"created": _stamp(when), "architecture": "amd64", "os": "linux",
@@ -385,7 +407,21 @@ async def _push_layered(repo: AsyncRepository) -> str:
     result = await repo.push_image("1.0", config, [Layer(blob, mt.OCI_LAYER_GZIP) for blob, _ in layers])
     pushed = await repo.manifests.get(result.digest)
     _count([pushed.as_manifest().config, *pushed.as_manifest().layers])
-    return str(result.digest)
+    digests = {"1.0": str(result.digest)}
+    for n, (version, (top, env)) in enumerate(LAYERED_VERSIONS.items()):
+        later = when + timedelta(days=30 * (n + 1))
+        mine = [*layers[:3], _tar(top, "top", version)]
+        steps = [step for step, _ in LAYERED_STEPS[:3]] + [f"RUN apk add app={version}"]
+        config = {"created": _stamp(later), "architecture": "amd64", "os": "linux",
+                  "config": {"Cmd": ["/usr/bin/app"], "Env": env},
+                  "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in mine]},
+                  "history": [{"created": _stamp(later + timedelta(minutes=i)), "created_by": step}
+                              for i, step in enumerate(steps)]}
+        result = await repo.push_image(version, config, [Layer(blob, mt.OCI_LAYER_GZIP) for blob, _ in mine])
+        pushed = await repo.manifests.get(result.digest)
+        _count([pushed.as_manifest().config, pushed.as_manifest().layers[-1]])
+        digests[version] = str(result.digest)
+    return digests
 
 
 def many_tag_names(count: int = MANY_TAGS_COUNT) -> list[str]:
@@ -433,8 +469,9 @@ async def _seed(client: AsyncClient, many_tags: int, started: float, tally: dict
     info.digests.update(await _push_tools(client.repo(TOOLS_REPO)))
     info.repositories[TOOLS_REPO] = ["3.19", "latest"]
     info.repositories[MANY_TAGS_REPO] = await _push_many_tags(client.repo(MANY_TAGS_REPO), many_tags)
-    info.digests[f"{LAYERED_REPO}:1.0"] = await _push_layered(client.repo(LAYERED_REPO))
-    info.repositories[LAYERED_REPO] = ["1.0"]
+    layered = await _push_layered(client.repo(LAYERED_REPO))
+    info.digests.update({f"{LAYERED_REPO}:{v}": d for v, d in layered.items()})
+    info.repositories[LAYERED_REPO] = list(layered)
     info.blobs, info.bytes = len(tally), sum(tally.values())
     info.seconds = time.monotonic() - started
     return info

@@ -16,6 +16,7 @@ from .cache import ContentCache
 from .client import AsyncClient, AsyncRepository
 from .endpoints import Ping, PutResult, Source, UploadSession
 from .endpoints.repository import RepositoryEndpoints
+from .image_diff import ImageDiff
 from .layer_views import FilesystemTree
 from .manifest import Manifest
 from .models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
@@ -152,6 +153,11 @@ class Client:
                    progress: bool | None = None, limits: LayerLimits | None = None) -> pd.DataFrame: ...
     def filesystem_tree(self, ref: str, platform: str | Platform | None = None, *,
                         progress: bool | None = None) -> FilesystemTree: ...
+    def packages(self, ref: str, platform: str | Platform | None = None, *,
+                 limits: LayerLimits | None = None) -> pd.DataFrame: ...
+    def diff(self, a: str, b: str, platform: str | Platform | None = None, *, semantic: bool = True,
+             ignore_paths: Sequence[str] = (), read_base: bool | None = None,
+             b_client: Client | AsyncClient | None = None) -> ImageDiff: ...
     def waste(self, ref: str, platform: str | Platform | None = None, *, progress: bool | None = None,
               limits: LayerLimits | None = None) -> pd.DataFrame: ...
     def waste_summary(self, ref: str, platform: str | Platform | None = None, *,

@@ -314,6 +314,8 @@ class InspectView:
     largest_files: pd.DataFrame | None = None
     waste: WasteSummary | None = None
     contents_note: str | None = None
+    os: str | None = None
+    package_counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_report(cls, report: ImageReport) -> InspectView:
@@ -336,6 +338,7 @@ class InspectView:
         if contents is not None:
             view.contents_note = contents.note
             view.waste = contents.waste
+            view.os, view.package_counts = contents.os, dict(contents.package_counts)
             if contents.squashed is not None:
                 fs = filesystem_frame(contents.squashed, contents.layers)
                 view.largest_files = fs.nlargest(LARGEST_FILES, "content_size")[
@@ -378,6 +381,9 @@ class InspectView:
             body += _section("History", table(shown, sizes=["layer_size"], limit=300))
         if self.largest_files is not None and len(self.largest_files):
             body += _section("Largest files", table(self.largest_files, bars="content_size", sizes=["content_size"]))
+        if self.os is not None or self.package_counts:
+            body += _section("Packages", _pairs([("OS", self.os or "no os-release"), *(
+                (eco, str(n)) for eco, n in sorted(self.package_counts.items()))]))
         if self.waste is not None:
             w = self.waste
             body += _section("Waste", _pairs([
@@ -421,6 +427,9 @@ class InspectView:
             for row in self.largest_files.itertuples():
                 lines.append(f"    {human_size(row.content_size):>9}  layer {row.layer_index:<3} "
                              f"{clean(row.path, 120)}")
+        if self.os is not None or self.package_counts:
+            counts = ", ".join(f"{n} {eco}" for eco, n in sorted(self.package_counts.items())) or "no packages"
+            lines.append(f"  os:         {clean(self.os or 'no os-release', 120)}; {counts}")
         if self.waste is not None:
             w = self.waste
             lines.append(f"  waste:      efficiency {w.efficiency:.2%}, wasted {human_size(w.wasted_bytes)} (dive), "

@@ -312,7 +312,7 @@ def test_demo_layered_image_has_something_to_find(registry: LocalRegistry, tmp_p
     monkeypatch.setenv("OCINB_CACHE_DIR", str(tmp_path / "seed-cache"))
     info = seed(registry.address, many_tags=0)
     ref = f"{LAYERED_REPO}:1.0"
-    assert info.repositories[LAYERED_REPO] == ["1.0"]
+    assert info.repositories[LAYERED_REPO] == ["1.0", "1.1", "2.0"]  # 1.1 and 2.0: the diff demo (issue 13)
     fs = run(registry, tmp_path / "c", lambda c: c.filesystem(ref)).set_index("path")
     assert not any(p.startswith("/tmp/build/") for p in fs.index)
     assert "/var/cache/apk/openssl.apk" not in fs.index and "/var/cache/apk/APKINDEX.tar.gz" in fs.index

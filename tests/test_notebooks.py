@@ -41,6 +41,7 @@ def _execute(path: Path, demo: DemoInfo, cache: Path, monkeypatch: pytest.Monkey
     env = {"OCINB_REGISTRY": demo.registry, "OCINB_IMAGE": demo.image, "OCINB_TAGS": "",
            "OCINB_PLATFORM": "linux/amd64", "OCINB_CACHE_DIR": str(cache), "OCINB_INSIDE_IMAGE": "demo/layered:1.0",
            "OCINB_CRAWL_OUT": str(cache.parent / "crawl"),
+           "OCINB_DIFF_A": "demo/layered:1.1", "OCINB_DIFF_B": "demo/layered:2.0",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -68,7 +69,7 @@ def text_of(book: nbformat.NotebookNode) -> str:
 def test_notebooks_are_committed_clean() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_size_audit.ipynb", "03_supply_chain.ipynb",
                                            "04_explorer.ipynb", "05_inside_the_image.ipynb",
-                                           "07_org_audit.ipynb"]
+                                           "06_what_changed.ipynb", "07_org_audit.ipynb"]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
         nbformat.validate(book)
@@ -92,6 +93,9 @@ def test_notebook_runs(path: Path, demo: DemoInfo, tmp_path: Path, monkeypatch: 
         assert demo.reference("demo/layered:1.0") in text
         assert "/opt/model/weights.bin" in text and "efficiency " in text and "lowestEfficiency" not in text
         assert "<details" in text and "image/png" in json.dumps(book)
+    elif path.stem == "06_what_changed":
+        assert demo.reference("demo/layered:2.0") in text and "/usr/share/app/legacy.dat" in text
+        assert "upgraded" in text and "APP_MODE" in text and "3 shared layers, not read" in text
     elif path.stem != "04_explorer":
         assert demo.reference() in text
     if path.stem == "01_quickstart":

@@ -361,3 +361,25 @@ def test_a_picker_refuses_a_picker_it_cannot_follow(client: ocinb.Client) -> Non
     with pytest.raises(TypeError, match="LayerPicker follows PlatformPicker, not a TagPicker"):
         LayerPicker(client, tags)  # type: ignore[arg-type]
     assert tags._downstream == [] and tags.status.value == ""
+
+
+def test_explorer_pair_of_tag_pickers_opens_their_diff(client: ocinb.Client, seed: Seed) -> None:
+    """Two tags of one repository picked below the explorer: the diff of the two shows (the file one of them
+    added); the same tag on both sides shows nothing."""
+    from _layerkit import push_layers
+
+    repo = f"{seed.app}-diff"
+    run_sync(push_layers(client.aio, repo, "old", [[("file", "etc/conf", b"1")]]))
+    run_sync(push_layers(client.aio, repo, "new", [[("file", "etc/conf", b"2"), ("file", "etc/added", b"+")]]))
+    ex = explorer(client, load_catalog=False)
+    ex.repository.value = repo
+    ex.wait()
+    ex.diff_a.value = ex.diff_b.value = "old"
+    ex.wait()
+    assert ex.diff is None and ex.diff_html == ""
+    ex.diff_b.value = "new"
+    ex.wait()
+    assert ex.diff is not None, ex.errors
+    assert set(ex.diff.files["path"]) == {"/etc/conf", "/etc/added"}
+    assert f"{repo}:old" in ex.diff_html and "/etc/added" in ex.diff_html
+    assert ex.widget.children[2] is ex.status and ex.widget.children[3] is ex.output

@@ -15,7 +15,7 @@ from ..manifest import Manifest
 from ..models import Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform
 from ..reference import is_fallback_tag
 from ..tarfs import LayerFiles, LayerLimits, SquashResult, WasteSummary
-from . import layer_reader, pull
+from . import capture, catalogers, layer_reader, pull
 from ._gather import SingleFlight, gather_progress
 from .referrers import MAX_REFERRER_DEPTH, ReferrerNode, walk
 
@@ -230,6 +230,10 @@ class ImageContents:
     waste: WasteSummary | None = None
     layers: list[LayerFiles] = field(default_factory=list)
     note: str | None = None
+    os: str | None = None
+    """The os-release ``PRETTY_NAME`` (else ``ID-VERSION_ID``), when the image has one."""
+    package_counts: dict[str, int] = field(default_factory=dict)
+    """Installed packages per ecosystem (deb, apk, pypi, …), from the same layer streams."""
 
 
 async def image_contents(repo: RepositoryEndpoints, details: ImageDetails, contents: bool | None) -> ImageContents:
@@ -241,11 +245,18 @@ async def image_contents(repo: RepositoryEndpoints, details: ImageDetails, conte
         return ImageContents(note=f"files not read: the layers are {total} bytes (inspect(..., contents=True) "
                                   "reads them)")
     try:
-        tables = await layer_reader.read_layers(repo, list(details.image.layers), progress=None)
+        captured = await capture.capture_layers(repo, list(details.image.layers))
     except (OcinbError, LookupError) as exc:
         return ImageContents(note=f"files not read: {exc}")
+    tables = [c.table for c in captured]
     squashed = tarfs.squash(tables)
-    return ImageContents(squashed, tarfs.waste(tables, squashed)[1], tables)
+    catalog = catalogers.catalog_tree(capture.tree_entries(squashed, captured))
+    counts: dict[str, int] = {}
+    for row in catalog.packages:
+        if row.ecosystem != "os":
+            counts[row.ecosystem] = counts.get(row.ecosystem, 0) + 1
+    os_name = (catalog.os.pretty_name or catalog.os.distro) if catalog.os is not None else None
+    return ImageContents(squashed, tarfs.waste(tables, squashed)[1], tables, os=os_name, package_counts=counts)
 
 
 async def inspect_image(repo: RepositoryEndpoints, ref: str, platform: str | Platform | None = None, *,

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
+import json
 import queue
+import stat
 import zlib
 from collections.abc import Callable
 from typing import Any, cast
@@ -24,7 +26,7 @@ from .. import media_types as mt
 from ..endpoints.repository import RepositoryEndpoints
 from ..errors import LayerError, LayerLimitError, UnsupportedLayerError
 from ..models import Descriptor, ImageManifest
-from ..tarfs import FORMAT_VERSION, FileEntry, LayerFiles, LayerLimits, dump_layer, load_layer, make_entry
+from ..tarfs import FORMAT_VERSION, FileEntry, LayerFiles, LayerLimits, dump_layer, load_layer, make_entry, normalise
 from .toc_reader import SOURCES, TocUnavailable, read_toc, toc_claim, toc_format
 
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError)
@@ -248,9 +250,18 @@ def _pax_records(data: bytes, layer: str) -> dict[str, str]:
     return out
 
 
-def _walk_tar(stream: _Expanded, digests: bool, limits: LayerLimits, layer: str) -> list[FileEntry]:
+Capture = Callable[[str, int], "int | None"]
+"""``capture(path, mode)``: the most bytes of a regular file to buffer (its normalised ``/``-rooted path and
+permission bits), or ``None`` to skip its content as usual."""
+Keep = Callable[[str, bytes, int], "bytes | None"]
+"""``keep(path, data, mode)``: what to hold of a captured file's bytes (``None``: nothing)."""
+
+
+def _walk_tar(stream: _Expanded, digests: bool, limits: LayerLimits, layer: str, capture: Capture | None = None,
+              keep: Keep | None = None, captured: dict[int, bytes] | None = None) -> list[FileEntry]:
     """Every member of a tar stream: ustar, GNU (long names, base-256, old sparse) and PAX (per-file and global)
-    headers, checksums checked; content skipped in place, or hashed with ``digests``."""
+    headers, checksums checked; content skipped in place, or hashed with ``digests``. Regular files ``capture``
+    asks for (under its cap) are buffered, reduced by ``keep``, and stored in ``captured`` by entry index."""
     entries: list[FileEntry] = []
     global_pax: dict[str, str] = {}
     pax: dict[str, str] = {}
@@ -324,7 +335,29 @@ def _walk_tar(stream: _Expanded, digests: bool, limits: LayerLimits, layer: str)
         xattrs = {k[13:]: v for k, v in info.items() if k.startswith("SCHILY.xattr.")} if info else None
         digest = None
         skip = data_size if flag in _DATA_TYPES or tar_type not in "123456" else 0
-        if digests and flag in _REGULAR:
+        wanted_path: str | None = None
+        if capture is not None and flag in _REGULAR and not name.endswith("/"):
+            wanted_path = normalise(name)[0]
+            cap = capture(wanted_path, stat.S_IMODE(_nti(h[100:108])))
+            if cap is None or skip > cap:
+                wanted_path = None
+        if wanted_path is not None:
+            parts: list[bytes] = []
+            hasher = hashlib.sha256() if digests else None
+
+            def sink(view: memoryview, parts: list[bytes] = parts, hasher: Any = hasher) -> None:
+                parts.append(bytes(view))
+                if hasher is not None:
+                    hasher.update(view)
+
+            stream.skip(skip, sink)
+            if hasher is not None:
+                digest = f"sha256:{hasher.hexdigest()}"
+            data = b"".join(parts)
+            held = keep(wanted_path, data, stat.S_IMODE(_nti(h[100:108]))) if keep is not None else data
+            if held is not None and captured is not None:
+                captured[len(entries)] = held
+        elif digests and flag in _REGULAR:
             hasher = hashlib.sha256()
             stream.skip(skip, hasher.update)
             digest = f"sha256:{hasher.hexdigest()}"
@@ -345,7 +378,8 @@ def _walk_tar(stream: _Expanded, digests: bool, limits: LayerLimits, layer: str)
     return entries
 
 
-def _walk(pipe: _Pipe, desc: Descriptor, digests: bool, limits: LayerLimits) -> LayerFiles:
+def _walk(pipe: _Pipe, desc: Descriptor, digests: bool, limits: LayerLimits, capture: Capture | None = None,
+          keep: Keep | None = None, captured: dict[int, bytes] | None = None) -> LayerFiles:
     """The worker: sniff, decompress, walk the headers (and hash contents with ``digests``), drain to the end."""
     layer = desc.digest
     head = pipe.peek(4)
@@ -361,7 +395,7 @@ def _walk(pipe: _Pipe, desc: Descriptor, digests: bool, limits: LayerLimits) -> 
     expanded = _Expanded(inner, pipe, limits, layer)
     try:
         try:
-            entries = _walk_tar(expanded, digests, limits, layer)
+            entries = _walk_tar(expanded, digests, limits, layer, capture, keep, captured)
         except LayerError:
             raise
         except ValueError as exc:  # a number field that is not a number, past a valid checksum
@@ -430,6 +464,79 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
                 repo.cache.put_table(cache_kind(False, listed.source, toc_claim(desc, fmt)), desc.digest,
                                      dump_layer(listed))
             return listed
+    result = await _stream(repo, desc, digests, limits, progress)
+    result.toc_note = note
+    if use_cache:
+        repo.cache.put_table(cache_kind(digests), desc.digest, dump_layer(result))
+    return result
+
+
+def cached_capture(repo: RepositoryEndpoints, desc: Descriptor, capture_key: str,
+                   digests: bool = False) -> tuple[LayerFiles, dict[int, bytes]] | None:
+    """What :func:`read_layer_capturing` would answer from the content cache alone, ``None`` when not cached."""
+    if layer_kind(desc) != "read":
+        return LayerFiles(digest=desc.digest, media_type=desc.media_type, compressed_size=desc.size,
+                          status=layer_kind(desc), urls=tuple(desc.urls or ())), {}
+    table = None
+    for flavour in ((True,) if digests else (False, True)):
+        data = repo.cache.get_table(cache_kind(flavour), desc.digest)
+        table = load_layer(data) if data is not None else None
+        if table is not None:
+            break
+    held = repo.cache.get_table(f"captured-v1-{capture_key}", desc.digest) if table is not None else None
+    kept = load_captured(held) if held is not None else None
+    return (table, kept) if table is not None and kept is not None else None
+
+
+async def read_layer_capturing(repo: RepositoryEndpoints, desc: Descriptor, capture: Capture, keep: Keep | None,
+                               capture_key: str, *, digests: bool = False, limits: LayerLimits | None = None,
+                               progress: Callable[[int], Any] | None = None,
+                               use_cache: bool = True) -> tuple[LayerFiles, dict[int, bytes]]:
+    """The file table of one layer and the bytes of the regular files ``capture`` asks for (each under its cap,
+    reduced by ``keep``), by entry index: one stream for both. ``capture_key`` names what was captured (it keys
+    the cache, beside the layer digest), so a second call reads neither the table nor the bytes again."""
+    if layer_kind(desc) != "read":
+        return await read_layer(repo, desc, limits=limits, use_cache=use_cache), {}
+    if use_cache:
+        found = cached_capture(repo, desc, capture_key, digests)
+        if found is not None:
+            return found
+    captured: dict[int, bytes] = {}
+    result = await _stream(repo, desc, digests, limits, progress, capture, keep, captured)
+    if use_cache:
+        repo.cache.put_table(cache_kind(digests), desc.digest, dump_layer(result))
+        repo.cache.put_table(f"captured-v1-{capture_key}", desc.digest, dump_captured(captured))
+    return result, captured
+
+
+def dump_captured(captured: dict[int, bytes]) -> bytes:
+    """The cache form of captured bytes: a JSON line of (entry index, length) pairs, then the bytes in order."""
+    index = [[i, len(b)] for i, b in sorted(captured.items())]
+    return json.dumps(index, separators=(",", ":")).encode() + b"\n" + b"".join(b for _, b in sorted(captured.items()))
+
+
+def load_captured(data: bytes) -> dict[int, bytes] | None:
+    """:func:`dump_captured`'s bytes back; ``None`` when damaged (then the layer is read again)."""
+    head, sep, rest = data.partition(b"\n")
+    try:
+        index = json.loads(head) if sep else None
+        out: dict[int, bytes] = {}
+        pos = 0
+        for i, n in index or ():
+            if not isinstance(i, int) or not isinstance(n, int) or n < 0 or pos + n > len(rest):
+                return None
+            out[i] = rest[pos:pos + n]
+            pos += n
+    except (ValueError, TypeError):
+        return None
+    return out if index is not None and pos == len(rest) else None
+
+
+async def _stream(repo: RepositoryEndpoints, desc: Descriptor, digests: bool, limits: LayerLimits | None,
+                  progress: Callable[[int], Any] | None, capture: Capture | None = None, keep: Keep | None = None,
+                  captured: dict[int, bytes] | None = None) -> LayerFiles:
+    """Stream ``desc`` through the worker and return its verified table (nothing cached here)."""
+    limits = limits or LayerLimits()
     loop = asyncio.get_running_loop()
     q: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_BATCHES)
     space = asyncio.Event()
@@ -438,7 +545,7 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
         loop.call_soon_threadsafe(space.set)
 
     pipe = _Pipe(q, taken)
-    worker = loop.run_in_executor(None, _walk, pipe, desc, digests, limits)
+    worker = loop.run_in_executor(None, _walk, pipe, desc, digests, limits, capture, keep, captured)
     worker.add_done_callback(lambda _: space.set())
 
     async def put(item: bytes | None) -> bool:
@@ -486,9 +593,6 @@ async def read_layer(repo: RepositoryEndpoints, desc: Descriptor, *, digests: bo
         raise LayerError("the layer stream was abandoned", desc.digest) from None
     if result.compressed_size != desc.size:
         raise LayerError(f"read {result.compressed_size} bytes, the descriptor says {desc.size}", desc.digest)
-    result.toc_note = note
-    if use_cache:
-        repo.cache.put_table(cache_kind(digests), desc.digest, dump_layer(result))
     return result
 
 

@@ -1,4 +1,5 @@
-"""``explorer``: the four pickers over an output showing the ``inspect`` view of the choice."""
+"""``explorer``: the four pickers over an output showing the ``inspect`` view of the choice, and a pair of tag
+pickers below it whose two choices open their ``diff``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ipywidgets
 
 from .._defaults import default_client
 from ..client import AsyncClient
+from ..image_diff import ImageDiff
 from ..reference import Reference, parse_registry
 from ..sync_client import Client, as_async
 from ..views import InspectView, esc, table
@@ -45,6 +47,30 @@ class _ViewLoader(Picker):
                        lambda _exc: self._show(None))
 
 
+class _DiffLoader(Picker):
+    """The explorer's background job that fetches the diff of two tag pickers' choices (``other`` → upstream)."""
+
+    _key = "diff"
+    _follows = TagPicker
+    _source: TagPicker | None
+
+    def __init__(self, client: AsyncClient, upstream: TagPicker, other: TagPicker,
+                 show: Callable[[ImageDiff | None], None]) -> None:
+        self._other = other
+        self._show = show
+        super().__init__(client, upstream)
+        other.observe(lambda _change: self._upstream_changed())
+
+    def _upstream_changed(self) -> None:
+        assert self._source is not None
+        a, b = self._other.ref, self._source.ref
+        if not a or not b or a == b:
+            self._jobs.cancel()
+            self._show(None)
+            return
+        self._jobs.run(f"comparing {a} with {b}", self.client.diff(a, b), self._show, lambda _exc: self._show(None))
+
+
 def _parse_target(target: str) -> tuple[str, str | None, str | None]:
     """``registry``, ``registry/repo`` or ``registry/repo:tag`` → (registry, repository, tag or digest)."""
     target = target.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -64,7 +90,8 @@ class Explorer:
 
     ``explorer.widget`` is the VBox; ``repository``, ``tag``, ``platform``, ``layer`` are the pickers,
     ``output`` the Output widget (the view, whose layers table has size bars, then the selected layer)
-    and ``status`` the HTML widget with loading state and errors.
+    and ``status`` the HTML widget with loading state and errors. Below, ``diff_a`` and ``diff_b`` pick two tags
+    of the same repository; ``diff_output`` shows their :class:`~ocinb.ImageDiff` (``diff``) once both are set.
     """
 
     def __init__(self, client: Client | AsyncClient, repository: str | None = None, tag: str | None = None,
@@ -81,9 +108,21 @@ class Explorer:
         header = ipywidgets.HTML(value=f"<b>ocinb explorer</b> · <code>{esc(self.client.registry)}</code>")
         left = ipywidgets.VBox([self.repository.widget, self.tag.widget], layout=ipywidgets.Layout(width="40%"))
         right = ipywidgets.VBox([self.platform.widget, self.layer.widget], layout=ipywidgets.Layout(width="58%"))
-        self.widget = ipywidgets.VBox([header, ipywidgets.HBox([left, right]), self.status, self.output])
+        self.diff: ImageDiff | None = None
+        self.diff_output = ipywidgets.Output(layout=ipywidgets.Layout(width="100%"))
+        self.diff_a = TagPicker(self.client, self.repository)
+        self.diff_b = TagPicker(self.client, self.repository)
+        for side, picker in (("a", self.diff_a), ("b", self.diff_b)):  # the main picker keeps the ocinb-tag-* names
+            for part in ("picker", "input", "filter", "select"):
+                widget = picker.widget if part == "picker" else getattr(picker, part)
+                widget.remove_class(f"ocinb-tag-{part}")
+                widget.add_class(f"ocinb-diff-{side}-{part}")
+        pair = ipywidgets.VBox([ipywidgets.HTML(value="<b>compare two tags</b> (old → new)"),
+                                ipywidgets.HBox([self.diff_a.widget, self.diff_b.widget]), self.diff_output])
+        self.widget = ipywidgets.VBox([header, ipywidgets.HBox([left, right]), self.status, self.output, pair])
         self.widget.add_class("ocinb-explorer")
         self._loader = _ViewLoader(self.client, self.platform, self._show)
+        self._diff_loader = _DiffLoader(self.client, self.diff_b, self.diff_a, self._show_diff)
 
     @property
     def status(self) -> ipywidgets.HTML:
@@ -107,6 +146,15 @@ class Explorer:
     def _show(self, view: InspectView | None) -> None:
         self.view = view
         self._render()
+
+    @property
+    def diff_html(self) -> str:
+        """The HTML currently shown in ``diff_output``."""
+        return "".join(str(item.get("data", {}).get("text/html", "")) for item in self.diff_output.outputs)
+
+    def _show_diff(self, found: ImageDiff | None) -> None:
+        self.diff = found
+        self.diff_output.outputs = () if found is None else (_display(found._repr_html_(), repr(found)),)
 
     def _render(self) -> None:
         """Put the view, and the selected layer's details, into ``output`` (display data, no kernel needed)."""
