@@ -263,9 +263,9 @@ async def inspect_image(repo: RepositoryEndpoints, ref: str, platform: str | Pla
                         contents: bool | None = None) -> ImageReport:
     """Gather the :class:`ImageReport` of ``ref`` for ``platform`` (with the files, see :func:`image_contents`)."""
     note = None
+    details: ImageDetails | None
     try:
-        details: ImageDetails | None = await describe_image(repo, ref, platform)
-        assert details is not None
+        details = await describe_image(repo, ref, platform)
         top = details.top
     except (ManifestError, PlatformNotFoundError) as exc:  # still show what the reference is
         top, details, note = await pull.get_manifest(repo, ref), None, str(exc)
