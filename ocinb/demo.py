@@ -490,3 +490,10 @@ def seed(client_or_address: str | Client | AsyncClient, *, many_tags: int = MANY
             run_sync(client.aclose())
     aclient = client_or_address.aio if isinstance(client_or_address, Client) else client_or_address
     return run_sync(seed_async(aclient, many_tags=many_tags))
+
+
+def notebook_env(address: str, image: str) -> dict[str, str]:
+    """The environment variables the notebooks' parameters cells read, pointed at a seeded demo registry."""
+    return {"OCINB_REGISTRY": address, "OCINB_IMAGE": image, "OCINB_TAGS": "", "OCINB_PLATFORM": "linux/amd64",
+            "OCINB_INSIDE_IMAGE": LAYERED_REPO + ":1.0", "OCINB_DIFF_A": LAYERED_REPO + ":1.1",
+            "OCINB_DIFF_B": LAYERED_REPO + ":2.0"}

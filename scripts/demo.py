@@ -25,12 +25,6 @@ INSTALL_HELP = (
 )
 
 
-def notebook_env(address: str, image: str) -> dict[str, str]:
-    """The environment variables the notebooks' parameters cells read."""
-    return {"OCINB_REGISTRY": address, "OCINB_IMAGE": image, "OCINB_TAGS": "", "OCINB_PLATFORM": "linux/amd64",
-            "OCINB_INSIDE_IMAGE": "demo/layered:1.0"}
-
-
 def execute_notebooks(out_dir: Path, timeout: int) -> list[tuple[Path, float, str | None]]:
     """Execute every notebook with nbclient; write the executed .ipynb and its HTML; (html, seconds, error)."""
     import nbformat
@@ -67,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OCINB_CACHE_DIR", str(ROOT / "build" / "cache"))
 
     from ocinb import cli
-    from ocinb.demo import seed
+    from ocinb.demo import notebook_env, seed
     from ocinb.testing import LocalRegistry, find_registry_binary
 
     total = time.monotonic()

@@ -16,7 +16,8 @@ fi
 env_lines="$("$PYTHON" -m ocinb demo --keep ${OCINB_PORT:+--port "$OCINB_PORT"})"
 eval "$env_lines"
 export OCINB_REGISTRY OCINB_IMAGE
-export OCINB_TAGS="" OCINB_PLATFORM="linux/amd64" OCINB_INSIDE_IMAGE="demo/layered:1.0"
+export OCINB_TAGS="" OCINB_PLATFORM="linux/amd64" OCINB_INSIDE_IMAGE="demo/layered:1.0" \
+  OCINB_DIFF_A="demo/layered:1.1" OCINB_DIFF_B="demo/layered:2.0"
 cleanup() {
   kill "$OCINB_REGISTRY_PID" 2>/dev/null || true
   if [ -n "${OCINB_REGISTRY_DIR:-}" ]; then sleep 1; rm -rf "$OCINB_REGISTRY_DIR"; fi

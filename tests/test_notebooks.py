@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from ocinb.demo import DemoInfo, seed
+from ocinb.demo import DemoInfo, notebook_env, seed
 from ocinb.testing import LocalRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,10 +38,8 @@ def execute(path: Path, demo: DemoInfo, cache: Path, monkeypatch: pytest.MonkeyP
 
 def _execute(path: Path, demo: DemoInfo, cache: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
     """Run ``path`` top to bottom in a fresh kernel pointed at the demo registry; raise on any cell error."""
-    env = {"OCINB_REGISTRY": demo.registry, "OCINB_IMAGE": demo.image, "OCINB_TAGS": "",
-           "OCINB_PLATFORM": "linux/amd64", "OCINB_CACHE_DIR": str(cache), "OCINB_INSIDE_IMAGE": "demo/layered:1.0",
-           "OCINB_CRAWL_OUT": str(cache.parent / "crawl"),
-           "OCINB_DIFF_A": "demo/layered:1.1", "OCINB_DIFF_B": "demo/layered:2.0",
+    env = {**notebook_env(demo.registry, demo.image),  # what `make demo` runs the notebooks with
+           "OCINB_CACHE_DIR": str(cache), "OCINB_CRAWL_OUT": str(cache.parent / "crawl"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
